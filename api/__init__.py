@@ -1,0 +1,1 @@
+"""The thin HTTP layer: translates requests into commands and read-model queries."""

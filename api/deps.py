@@ -1,0 +1,202 @@
+"""What every route needs: the runtime, the caller, the command context, optimistic
+concurrency headers, idempotency keys, read-your-writes and cursors."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import uuid
+from typing import Any
+from uuid import UUID
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.problems import ApiProblem, problem
+from domain.base import CommandContext
+from projections.runner import wait_for_position
+from vistone.app import CommandResult
+from vistone.recorder import IdempotencyKey
+from vistone.runtime import Runtime
+from vistone.security import InvalidToken, TokenService
+
+POSITION_HEADER = "X-Min-Position"
+
+
+def runtime_of(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def tokens_of(request: Request) -> TokenService:
+    tokens: TokenService = request.app.state.tokens
+    return tokens
+
+
+def current_user(request: Request) -> UUID:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise ApiProblem(401, "unauthenticated", "Authentication required",
+                         "send 'Authorization: Bearer <access token>'",
+                         headers={"WWW-Authenticate": "Bearer"})
+    try:
+        return tokens_of(request).verify(token.strip())
+    except InvalidToken as e:
+        raise ApiProblem(401, "invalid-token", "Invalid or expired token", str(e),
+                         headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}) from e
+
+
+def context_of(request: Request, actor_id: UUID | None) -> CommandContext:
+    """Who, from where, and in answer to what: stored on every event of the command."""
+    request_id = request.state.request_id
+    correlation = request.headers.get("x-correlation-id") or request_id
+    return CommandContext(
+        actor_id=actor_id,
+        correlation_id=correlation[:200],
+        causation_id=request_id,
+        client_ip=request.client.host if request.client else None,
+        user_agent=(request.headers.get("user-agent") or "")[:500] or None,
+    )
+
+
+def if_match_of(request: Request) -> int | None:
+    """``If-Match: "7"`` makes a command conditional on version 7."""
+    raw = request.headers.get("if-match")
+    if raw is None:
+        return None
+    value = raw.strip().removeprefix("W/").strip('"')
+    if not value.isdigit():
+        raise ApiProblem(400, "invalid-if-match", "Invalid If-Match",
+                         'If-Match must be an ETag this API issued, such as "3"')
+    return int(value)
+
+
+def idempotency_of(request: Request, actor_id: UUID | None) -> IdempotencyKey | None:
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return None
+    if not 1 <= len(key) <= 200:
+        raise ApiProblem(400, "invalid-idempotency-key", "Invalid Idempotency-Key",
+                         "Idempotency-Key must be 1 to 200 characters")
+    # Anonymous commands (registration) scope the key to the nil UUID.
+    return IdempotencyKey(actor_id or UUID(int=0), key, request.state.fingerprint)
+
+
+def command_response(result: CommandResult, status: int = 200) -> JSONResponse:
+    body = {"id": str(result.id), "version": result.version, "position": result.position}
+    headers = {"ETag": f'"{result.version}"'}
+    if result.position is not None:
+        headers["X-Log-Position"] = str(result.position)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def read_consistency(request: Request, read_models: list[str]) -> dict[str, str]:
+    """Read-your-writes: if the caller names a log position (``X-Min-Position`` header
+    or ``min_position`` parameter), wait, bounded, until the read models reflect it.
+    The answer says whether they did (``X-Consistent``)."""
+    raw = request.headers.get(POSITION_HEADER) or request.query_params.get("min_position")
+    if raw is None:
+        return {}
+    if not raw.isdigit():
+        raise ApiProblem(400, "invalid-position", "Invalid log position",
+                         f"{POSITION_HEADER} must be a non-negative integer")
+    runtime = runtime_of(request)
+    caught_up = wait_for_position(runtime.pool, read_models, int(raw),
+                                  runtime.settings.read_wait_seconds)
+    return {"X-Consistent": "true" if caught_up else "false"}
+
+
+def encode_cursor(values: list[Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values, default=str).encode()).decode()
+
+
+def decode_cursor(cursor: str | None, size: int) -> list[Any] | None:
+    if cursor is None:
+        return None
+    try:
+        values = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, UnicodeDecodeError):
+        values = None
+    if not isinstance(values, list) or len(values) != size:
+        raise ApiProblem(400, "invalid-cursor", "Invalid cursor",
+                         "cursor must be a value returned as next_cursor")
+    return values
+
+
+def page(items: list[dict[str, Any]], limit: int, key: Any,
+         headers: dict[str, str] | None = None) -> JSONResponse:
+    """A page of ``limit`` items (the query fetched limit + 1 to know if more exist)."""
+    more = len(items) > limit
+    items = items[:limit]
+    next_cursor = encode_cursor(key(items[-1])) if more and items else None
+    return JSONResponse(jsonable({"items": items, "next_cursor": next_cursor}),
+                        headers=headers or {})
+
+
+def jsonable(value: Any) -> Any:
+    from fastapi.encoders import jsonable_encoder
+
+    return jsonable_encoder(value)
+
+
+class RequestGuard:
+    """Pure ASGI middleware: gives each request an id, refuses oversized bodies with
+    413, and fingerprints the body for Idempotency-Key (method, path and body)."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state = scope.setdefault("state", {})
+        state["request_id"] = str(uuid.uuid4())
+        for name, value in scope.get("headers", []):
+            if name == b"content-length" and value.isdigit() and int(value) > self.max_body_bytes:
+                await self._too_large(scope, receive, send)
+                return
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                await self._too_large(scope, receive, send)
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        digest = hashlib.sha256()
+        digest.update(scope["method"].encode() + b" " + scope["path"].encode() + b"\n" + body)
+        state["fingerprint"] = digest.hexdigest()
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", state["request_id"].encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, replay, send_with_id)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problem(413, "payload-too-large", "Payload too large",
+                           f"the request body exceeds {self.max_body_bytes} bytes")
+        await response(scope, receive, send)

@@ -1,0 +1,169 @@
+"""Organizations and their members."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import Field
+
+from api.access import not_found, organization_role
+from api.deps import (
+    command_response,
+    context_of,
+    current_user,
+    decode_cursor,
+    idempotency_of,
+    if_match_of,
+    jsonable,
+    page,
+    read_consistency,
+    runtime_of,
+)
+from api.routes.auth import Strict
+from domain.roles import parse_role
+from vistone.commands import organizations as commands
+
+router = APIRouter(prefix="/v1/organizations", tags=["organizations"])
+
+Caller = Annotated[UUID, Depends(current_user)]
+READ_MODELS = ["organizations"]
+
+
+class CreateOrganization(Strict):
+    name: str = Field(max_length=200)
+    slug: str = Field(max_length=63)
+
+
+class UpdateOrganization(Strict):
+    name: str | None = Field(default=None, max_length=200)
+    slug: str | None = Field(default=None, max_length=63)
+    settings: dict[str, Any] | None = None
+
+
+class AddMember(Strict):
+    user_id: UUID | None = None
+    email: str | None = Field(default=None, max_length=254)
+    role: str = Field(max_length=20)
+
+
+class ChangeRole(Strict):
+    role: str = Field(max_length=20)
+
+
+@router.post("", status_code=201)
+def create_organization(body: CreateOrganization, request: Request, caller: Caller) -> JSONResponse:
+    result = commands.create_organization(
+        runtime_of(request).app, context_of(request, caller), name=body.name, slug=body.slug,
+        idempotency=idempotency_of(request, caller),
+    )
+    return command_response(result, 201)
+
+
+@router.get("")
+def list_my_organizations(request: Request, caller: Caller) -> JSONResponse:
+    headers = read_consistency(request, READ_MODELS)
+    with runtime_of(request).pool.connection() as conn:
+        rows = conn.execute(
+            "SELECT o.id, o.name, o.slug, m.role, o.version FROM auth.organization_members m "
+            "JOIN auth.organizations o ON o.id = m.organization_id "
+            "WHERE m.user_id = %s AND o.deleted_at IS NULL ORDER BY o.name, o.id", (caller,),
+        ).fetchall()
+    items = [{"id": r[0], "name": r[1], "slug": r[2], "role": r[3], "version": r[4]} for r in rows]
+    return JSONResponse(jsonable({"items": items}), headers=headers)
+
+
+@router.get("/{organization_id}")
+def get_organization(organization_id: UUID, request: Request, caller: Caller) -> JSONResponse:
+    headers = read_consistency(request, READ_MODELS)
+    with runtime_of(request).pool.connection() as conn:
+        role = organization_role(conn, organization_id, caller)
+        row = conn.execute(
+            "SELECT id, name, slug, settings, created_at, updated_at, version "
+            "FROM auth.organizations WHERE id = %s", (organization_id,),
+        ).fetchone()
+    if row is None:
+        raise not_found("organization", organization_id)
+    keys = ("id", "name", "slug", "settings", "created_at", "updated_at", "version")
+    body = {**dict(zip(keys, row, strict=True)), "my_role": role.value}
+    return JSONResponse(jsonable(body), headers={**headers, "ETag": f'"{row[6]}"'})
+
+
+@router.patch("/{organization_id}")
+def update_organization(organization_id: UUID, body: UpdateOrganization, request: Request,
+                        caller: Caller) -> JSONResponse:
+    result = commands.update_organization(
+        runtime_of(request).app, context_of(request, caller), organization_id,
+        name=body.name, slug=body.slug, settings=body.settings,
+        if_match=if_match_of(request), idempotency=idempotency_of(request, caller),
+    )
+    return command_response(result)
+
+
+@router.delete("/{organization_id}")
+def delete_organization(organization_id: UUID, request: Request, caller: Caller) -> JSONResponse:
+    result = commands.delete_organization(
+        runtime_of(request).app, context_of(request, caller), organization_id,
+        if_match=if_match_of(request), idempotency=idempotency_of(request, caller),
+    )
+    return command_response(result)
+
+
+@router.get("/{organization_id}/members")
+def list_members(
+    organization_id: UUID, request: Request, caller: Caller,
+    role: str | None = Query(default=None, max_length=20),
+    limit: int = Query(default=50, ge=1, le=200),
+    cursor: str | None = Query(default=None, max_length=500),
+) -> JSONResponse:
+    headers = read_consistency(request, READ_MODELS + ["users"])
+    after = decode_cursor(cursor, 2)
+    role_filter = parse_role(role).value if role else None
+    with runtime_of(request).pool.connection() as conn:
+        organization_role(conn, organization_id, caller)
+        rows = conn.execute(
+            "SELECT m.user_id, u.name, u.email, m.role, m.created_at "
+            "FROM auth.organization_members m LEFT JOIN auth.users u ON u.id = m.user_id "
+            "WHERE m.organization_id = %s AND (%s::text IS NULL OR m.role = %s) "
+            "AND (%s::text IS NULL OR (coalesce(u.name, ''), m.user_id::text) > (%s, %s)) "
+            "ORDER BY coalesce(u.name, ''), m.user_id::text LIMIT %s",
+            (organization_id, role_filter, role_filter,
+             after and after[0], after and after[0], after and after[1], limit + 1),
+        ).fetchall()
+    items = [{"user_id": r[0], "name": r[1], "email": r[2], "role": r[3], "since": r[4]}
+             for r in rows]
+    return page(items, limit, lambda i: [i["name"] or "", str(i["user_id"])], headers)
+
+
+@router.post("/{organization_id}/members", status_code=201)
+def add_member(organization_id: UUID, body: AddMember, request: Request,
+               caller: Caller) -> JSONResponse:
+    result = commands.add_member(
+        runtime_of(request).app, context_of(request, caller), organization_id,
+        role=parse_role(body.role), user_id=body.user_id, email=body.email,
+        if_match=if_match_of(request), idempotency=idempotency_of(request, caller),
+    )
+    return command_response(result, 201)
+
+
+@router.patch("/{organization_id}/members/{user_id}")
+def change_member_role(organization_id: UUID, user_id: UUID, body: ChangeRole,
+                       request: Request, caller: Caller) -> JSONResponse:
+    result = commands.change_member_role(
+        runtime_of(request).app, context_of(request, caller), organization_id, user_id,
+        role=parse_role(body.role), if_match=if_match_of(request),
+        idempotency=idempotency_of(request, caller),
+    )
+    return command_response(result)
+
+
+@router.delete("/{organization_id}/members/{user_id}")
+def remove_member(organization_id: UUID, user_id: UUID, request: Request,
+                  caller: Caller) -> JSONResponse:
+    result = commands.remove_member(
+        runtime_of(request).app, context_of(request, caller), organization_id, user_id,
+        if_match=if_match_of(request), idempotency=idempotency_of(request, caller),
+    )
+    return command_response(result)

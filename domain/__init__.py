@@ -1,0 +1,1 @@
+"""Pure domain model: aggregates, their events and rules. No I/O lives here."""

@@ -1,0 +1,79 @@
+"""User: a person with a system-wide unique email. The password arrives already
+hashed (argon2id, see vistone/security.py); the domain never sees it in clear."""
+
+from __future__ import annotations
+
+import re
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.base import InvalidValue, optional_text, require_text
+
+EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+PHONE_PATTERN = re.compile(r"^\+?[0-9 ()-]{5,20}$")
+
+
+def normalize_email(email: str) -> str:
+    """Emails are unique case-insensitively: the claim key is the lower-cased form."""
+    if not isinstance(email, str):
+        raise InvalidValue("email must be text", field="email")
+    email = email.strip().lower()
+    if len(email) > 254 or not EMAIL_PATTERN.match(email):
+        raise InvalidValue("email is not a valid address", field="email")
+    return email
+
+
+def validate_phone(phone: str | None) -> str | None:
+    phone = optional_text(phone, "phone", max_length=20)
+    if phone is not None and not PHONE_PATTERN.match(phone):
+        raise InvalidValue("phone must be digits, spaces, ()- and an optional +", field="phone")
+    return phone
+
+
+class User(Aggregate):
+    @event("Registered")
+    def __init__(
+        self,
+        id: UUID,
+        email: str,
+        name: str,
+        phone: str | None,
+        password_hash: str,
+        meta: dict,
+    ) -> None:
+        self.email = email
+        self.name = name
+        self.phone = phone
+        self.password_hash = password_hash
+
+    @classmethod
+    def register(
+        cls, id: UUID, email: str, name: str, phone: str | None, password_hash: str, meta: dict
+    ) -> User:
+        return cls(
+            id=id,
+            email=normalize_email(email),
+            name=require_text(name, "name", max_length=200),
+            phone=validate_phone(phone),
+            password_hash=password_hash,
+            meta=meta,
+        )
+
+    def update_profile(self, name: str | None, phone: str | None, meta: dict) -> None:
+        new_name = self.name if name is None else require_text(name, "name", max_length=200)
+        new_phone = self.phone if phone is None else validate_phone(phone or None)
+        if (new_name, new_phone) != (self.name, self.phone):
+            self._profile_updated(name=new_name, phone=new_phone, meta=meta)
+
+    @event("ProfileUpdated")
+    def _profile_updated(self, name: str, phone: str | None, meta: dict) -> None:
+        self.name = name
+        self.phone = phone
+
+    def change_password(self, password_hash: str, meta: dict) -> None:
+        self._password_changed(password_hash=password_hash, meta=meta)
+
+    @event("PasswordChanged")
+    def _password_changed(self, password_hash: str, meta: dict) -> None:
+        self.password_hash = password_hash

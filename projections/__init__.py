@@ -1,0 +1,1 @@
+"""Read models: tracked projections of the event log into PostgreSQL tables."""

@@ -1,0 +1,100 @@
+"""auth.organizations and auth.organization_members."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg import Cursor
+from psycopg.types.json import Jsonb
+
+from domain.organization import Organization
+from domain.roles import Role
+from projections.base import ReadModel, handles
+
+
+class OrganizationsReadModel(ReadModel):
+    name = "organizations"
+    ddl = (
+        "CREATE SCHEMA IF NOT EXISTS auth",
+        """CREATE TABLE IF NOT EXISTS auth.organizations (
+            id uuid PRIMARY KEY,
+            name text NOT NULL,
+            slug text NOT NULL,
+            settings jsonb NOT NULL DEFAULT '{}',
+            created_at timestamptz NOT NULL,
+            updated_at timestamptz NOT NULL,
+            deleted_at timestamptz,
+            version bigint NOT NULL
+        )""",
+        """CREATE TABLE IF NOT EXISTS auth.organization_members (
+            organization_id uuid NOT NULL,
+            user_id uuid NOT NULL,
+            role text NOT NULL,
+            created_at timestamptz NOT NULL,
+            updated_at timestamptz NOT NULL,
+            PRIMARY KEY (organization_id, user_id)
+        )""",
+        "CREATE INDEX IF NOT EXISTS organization_members_user "
+        "ON auth.organization_members (user_id)",
+    )
+    tables = ("auth.organizations", "auth.organization_members")
+
+    def _touch(self, cur: Cursor[Any], e: Any, assignments: str = "", params: tuple = ()) -> None:
+        cur.execute(
+            f"UPDATE auth.organizations SET {assignments}updated_at = %s, version = %s "
+            "WHERE id = %s",
+            (*params, e.timestamp, e.originator_version, e.originator_id),
+        )
+
+    @handles(Organization.Created)
+    def _created(self, cur: Cursor[Any], e: Any) -> None:
+        cur.execute(
+            "INSERT INTO auth.organizations (id, name, slug, created_at, updated_at, version) "
+            "VALUES (%s, %s, %s, %s, %s, %s)",
+            (e.originator_id, e.name, e.slug, e.timestamp, e.timestamp, e.originator_version),
+        )
+        cur.execute(
+            "INSERT INTO auth.organization_members VALUES (%s, %s, %s, %s, %s)",
+            (e.originator_id, e.founder_id, Role.ORGANIZER.value, e.timestamp, e.timestamp),
+        )
+
+    @handles(Organization.Renamed)
+    def _renamed(self, cur: Cursor[Any], e: Any) -> None:
+        self._touch(cur, e, "name = %s, ", (e.name,))
+
+    @handles(Organization.SlugChanged)
+    def _slug_changed(self, cur: Cursor[Any], e: Any) -> None:
+        self._touch(cur, e, "slug = %s, ", (e.slug,))
+
+    @handles(Organization.SettingsUpdated)
+    def _settings_updated(self, cur: Cursor[Any], e: Any) -> None:
+        self._touch(cur, e, "settings = %s, ", (Jsonb(e.settings),))
+
+    @handles(Organization.Deleted)
+    def _deleted(self, cur: Cursor[Any], e: Any) -> None:
+        self._touch(cur, e, "deleted_at = %s, ", (e.timestamp,))
+
+    @handles(Organization.MemberAdded)
+    def _member_added(self, cur: Cursor[Any], e: Any) -> None:
+        cur.execute(
+            "INSERT INTO auth.organization_members VALUES (%s, %s, %s, %s, %s)",
+            (e.originator_id, e.user_id, e.role, e.timestamp, e.timestamp),
+        )
+        self._touch(cur, e)
+
+    @handles(Organization.RoleChanged)
+    def _role_changed(self, cur: Cursor[Any], e: Any) -> None:
+        cur.execute(
+            "UPDATE auth.organization_members SET role = %s, updated_at = %s "
+            "WHERE organization_id = %s AND user_id = %s",
+            (e.role, e.timestamp, e.originator_id, e.user_id),
+        )
+        self._touch(cur, e)
+
+    @handles(Organization.MemberRemoved)
+    def _member_removed(self, cur: Cursor[Any], e: Any) -> None:
+        cur.execute(
+            "DELETE FROM auth.organization_members WHERE organization_id = %s AND user_id = %s",
+            (e.originator_id, e.user_id),
+        )
+        self._touch(cur, e)

@@ -1,0 +1,25 @@
+"""Every read model the system runs, in one list (the server, the worker, the CLI)."""
+
+from __future__ import annotations
+
+from projections.base import ReadModel
+from projections.organizations import OrganizationsReadModel
+from projections.users import UsersReadModel
+
+
+def all_read_models() -> list[ReadModel]:
+    return [
+        OrganizationsReadModel(),
+        UsersReadModel(),
+    ]
+
+
+def read_models_named(names: list[str] | None) -> list[ReadModel]:
+    models = all_read_models()
+    if not names:
+        return models
+    known = {m.name: m for m in models}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise KeyError(f"unknown read model(s): {', '.join(unknown)}; known: {', '.join(known)}")
+    return [known[n] for n in names]

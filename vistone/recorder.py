@@ -1,0 +1,93 @@
+"""The event store's recorder, extended so an Idempotency-Key is written in the same
+transaction as the events it guards: a command and its key commit together or not at
+all, so a retry after any crash either finds the key or finds nothing appended."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder
+from psycopg.rows import DictRow
+from psycopg.sql import SQL, Identifier
+
+from psycopg import Cursor
+
+
+@dataclass(frozen=True)
+class IdempotencyKey:
+    actor_id: UUID
+    key: str
+    fingerprint: str  # hash of method, path and body: the same key with another body is refused
+
+
+@dataclass(frozen=True)
+class IdempotentOutcome:
+    fingerprint: str
+    aggregate_id: UUID
+    version: int
+    position: int | None
+
+
+class VistoneRecorder(PostgresApplicationRecorder):
+    def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        self.idempotency_table = Identifier(self.datastore.schema, "command_idempotency")
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {} ("
+                " actor_id uuid NOT NULL,"
+                " key text NOT NULL,"
+                " fingerprint text NOT NULL,"
+                " aggregate_id uuid NOT NULL,"
+                " version bigint NOT NULL,"
+                " created_at timestamptz NOT NULL DEFAULT now(),"
+                " PRIMARY KEY (actor_id, key))"
+            ).format(self.idempotency_table)
+        )
+
+    def _insert_events(
+        self,
+        curs: Cursor[DictRow],
+        stored_events: Sequence[StoredEvent],
+        *,
+        idempotency: tuple[IdempotencyKey, UUID, int] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if idempotency is not None:
+            key, aggregate_id, version = idempotency
+            curs.execute(
+                SQL(
+                    "INSERT INTO {} (actor_id, key, fingerprint, aggregate_id, version)"
+                    " VALUES (%s, %s, %s, %s, %s)"
+                ).format(self.idempotency_table),
+                (key.actor_id, key.key, key.fingerprint, aggregate_id, version),
+            )
+        super()._insert_events(curs, stored_events, **kwargs)
+
+    def find_idempotent(self, key: IdempotencyKey) -> IdempotentOutcome | None:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(
+                SQL(
+                    "SELECT i.fingerprint, i.aggregate_id, i.version, e.notification_id"
+                    " FROM {} i LEFT JOIN {} e"
+                    " ON e.originator_id = i.aggregate_id AND e.originator_version = i.version"
+                    " WHERE i.actor_id = %s AND i.key = %s"
+                ).format(
+                    self.idempotency_table,
+                    Identifier(self.datastore.schema, self.events_table_name),
+                ),
+                (key.actor_id, key.key),
+            )
+            row = curs.fetchone()
+        if row is None:
+            return None
+        return IdempotentOutcome(
+            fingerprint=row["fingerprint"],
+            aggregate_id=row["aggregate_id"],
+            version=row["version"],
+            position=row["notification_id"],
+        )

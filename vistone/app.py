@@ -14,20 +14,33 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
 
 from domain.base import DomainError, NotFound
 from domain.organization import Organization
+from domain.project import Project
 from vistone.recorder import IdempotencyKey, VistoneRecorder
 
 A = TypeVar("A", bound=Aggregate)
 
 MAX_ATTEMPTS = 20
+
+
+class DateAsISO(Transcoding):
+    type = date
+    name = "date_iso"
+
+    def encode(self, obj: date) -> str:
+        return obj.isoformat()
+
+    def decode(self, data: str) -> date:
+        return date.fromisoformat(data)
 
 
 class ConcurrencyConflict(DomainError):
@@ -95,7 +108,14 @@ class Vistone(Application[UUID]):
 
     # Aggregates whose history grows without bound (membership churn) are loaded from
     # a snapshot taken every 100 events.
-    snapshotting_intervals: ClassVar[dict[type[Aggregate], int]] = {Organization: 100}
+    snapshotting_intervals: ClassVar[dict[type[Aggregate], int]] = {
+        Organization: 100,
+        Project: 100,
+    }
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(DateAsISO())  # due dates, time-log dates
 
     @property
     def vistone_recorder(self) -> VistoneRecorder:

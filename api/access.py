@@ -9,7 +9,7 @@ from uuid import UUID
 from psycopg import Connection
 
 from api.problems import ApiProblem
-from domain.roles import Role
+from domain.roles import SEES_ALL_PROJECTS, Role
 
 
 def not_found(what: str, ident: object) -> ApiProblem:
@@ -27,3 +27,29 @@ def organization_role(conn: Connection[Any], organization_id: UUID, user_id: UUI
     if row is None:
         raise not_found("organization", organization_id)
     return Role(row[0])
+
+
+def project_role(conn: Connection[Any], organization_id: UUID, project_id: UUID,
+                 user_id: UUID) -> Role:
+    """The caller's organization role if the caller may see the project: Organizers and
+    Managers see every project of their organization, others only their projects.
+    Anything else answers 404 (never 403), like another tenant's data."""
+    role = organization_role(conn, organization_id, user_id)
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM project.project_members pm "
+        "               WHERE pm.project_id = p.id AND pm.user_id = %s) "
+        "FROM project.projects p WHERE p.id = %s AND p.organization_id = %s",
+        (user_id, project_id, organization_id),
+    ).fetchone()
+    if row is None or (role not in SEES_ALL_PROJECTS and not row[0]):
+        raise not_found("project", project_id)
+    return role
+
+
+def visible_projects_sql(role: Role) -> str:
+    """A SQL condition on ``{alias}.project_id`` limiting rows to the projects the caller
+    sees; format it with the alias and pass the caller's id as the parameter."""
+    if role in SEES_ALL_PROJECTS:
+        return "(TRUE OR %s IS NULL)"
+    return ("EXISTS (SELECT 1 FROM project.project_members pm "
+            "WHERE pm.project_id = {alias}.project_id AND pm.user_id = %s)")

@@ -56,3 +56,24 @@ def client(runtime: Runtime) -> Iterator[TestClient]:
 
 def unique(prefix: str = "x") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def fresh_runtime(runtime: Runtime, settings: Settings) -> Iterator[Runtime]:
+    """A runtime on a new, empty database of the same embedded server, with no
+    projection running: for tests that control the projections themselves."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(runtime.database.url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    params = conninfo_to_dict(runtime.database.url)
+    params["dbname"] = name
+    url = make_conninfo(**params)
+    fresh = Runtime.open(Settings(database_url=url, data_dir=settings.data_dir,
+                                  jwt_secret=settings.jwt_secret, db_pool_size=4))
+    yield fresh
+    fresh.close()
+    with psycopg.connect(runtime.database.url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

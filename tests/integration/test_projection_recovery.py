@@ -1,0 +1,145 @@
+"""Read models survive crashes and concurrent workers: whatever happens, they end with
+exactly the rows a rebuild from an empty read model produces."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+import time
+import uuid
+from typing import Any
+
+import pytest
+
+from domain.base import CommandContext
+from domain.roles import Role
+from projections.organizations import OrganizationsReadModel
+from projections.runner import drop_read_model, ensure_schema, process_batch
+from projections.users import UsersReadModel
+from vistone.commands import organizations, users
+from vistone.runtime import Runtime
+
+MODELS = ["organizations", "users"]
+
+
+def append_commands(runtime: Runtime, count: int) -> None:
+    """Users, organizations and member churn: a realistic mix of events."""
+    rng = random.Random()
+    system = CommandContext(actor_id=None)
+    for _ in range(count):
+        owner = users.register_user(runtime.app, system, email=f"o-{uuid.uuid4().hex}@x.test",
+                                    name="Owner", password="password-1").id
+        member = users.register_user(runtime.app, system, email=f"m-{uuid.uuid4().hex}@x.test",
+                                     name="Member", password="password-1").id
+        ctx = CommandContext(actor_id=owner)
+        org = organizations.create_organization(runtime.app, ctx, name="Org",
+                                                slug=f"org-{uuid.uuid4().hex[:16]}").id
+        organizations.add_member(runtime.app, ctx, org, user_id=member, role=Role.CONTRIBUTOR)
+        organizations.change_member_role(runtime.app, ctx, org, member, role=Role.MANAGER)
+        if rng.random() < 0.5:
+            organizations.remove_member(runtime.app, ctx, org, member)
+        organizations.update_organization(runtime.app, ctx, org, name=f"Org {rng.random()}")
+
+
+def snapshot(runtime: Runtime) -> dict[str, list[tuple[Any, ...]]]:
+    tables = ["auth.organizations", "auth.organization_members", "auth.users"]
+    with runtime.pool.connection() as conn:
+        return {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall() for t in tables}
+
+
+def rebuilt(runtime: Runtime) -> dict[str, list[tuple[Any, ...]]]:
+    for model in (OrganizationsReadModel(), UsersReadModel()):
+        drop_read_model(runtime.pool, model)
+        while process_batch(runtime.app, runtime.pool, model):
+            pass
+    return snapshot(runtime)
+
+
+def start_worker(runtime: Runtime) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "DATABASE_URL": runtime.database.url, "VISTONE_JWT_SECRET": "x"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "vistone.cli", "worker", "--only", *MODELS],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+
+
+def wait_caught_up(runtime: Runtime, timeout: float = 60.0) -> None:
+    head = runtime.app.recorder.max_notification_id() or 0
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with runtime.pool.connection() as conn:
+            row = conn.execute("SELECT min(position) FROM public.projection_tracking "
+                               "WHERE name = ANY(%s)", (MODELS,)).fetchone()
+        if row and row[0] is not None and row[0] >= head:
+            return
+        time.sleep(0.05)
+    pytest.fail("the workers did not catch up with the log")
+
+
+@pytest.mark.timeout(240)
+def test_killed_worker_restarts_without_losing_or_doubling(fresh_runtime: Runtime) -> None:
+    append_commands(fresh_runtime, 40)
+    rng = random.Random(7)
+    for _ in range(8):
+        worker = start_worker(fresh_runtime)
+        append_commands(fresh_runtime, 5)
+        time.sleep(rng.uniform(0.3, 1.5))
+        worker.kill()  # SIGKILL: no clean shutdown, possibly mid-batch
+        worker.wait()
+    worker = start_worker(fresh_runtime)
+    try:
+        wait_caught_up(fresh_runtime)
+    finally:
+        worker.terminate()
+        worker.wait()
+    after_crashes = snapshot(fresh_runtime)
+    assert after_crashes["auth.users"], "the workers projected nothing"
+    assert after_crashes == rebuilt(fresh_runtime)
+
+
+@pytest.mark.timeout(240)
+def test_two_workers_for_the_same_read_models_do_not_corrupt_them(
+    fresh_runtime: Runtime,
+) -> None:
+    workers = [start_worker(fresh_runtime), start_worker(fresh_runtime)]
+    try:
+        append_commands(fresh_runtime, 60)
+        wait_caught_up(fresh_runtime)
+    finally:
+        for worker in workers:
+            worker.terminate()
+            worker.wait()
+    concurrent = snapshot(fresh_runtime)
+    assert len(concurrent["auth.organizations"]) == 60
+    assert concurrent == rebuilt(fresh_runtime)
+
+
+class ExplodingUsers(UsersReadModel):
+    """Fails on the third event of a batch: nothing of the batch may stay written."""
+
+    def apply(self, cursor: Any, event: Any) -> None:
+        self.seen = getattr(self, "seen", 0) + 1
+        if self.seen == 3:
+            raise RuntimeError("crash in the middle of a batch")
+        super().apply(cursor, event)
+
+
+def test_a_failed_batch_writes_nothing_and_keeps_the_position(fresh_runtime: Runtime) -> None:
+    system = CommandContext(actor_id=None)
+    for i in range(5):
+        users.register_user(fresh_runtime.app, system, email=f"u{i}@x.test", name="U",
+                            password="password-1")
+    exploding = ExplodingUsers()
+    ensure_schema(fresh_runtime.pool, [exploding])
+    with pytest.raises(RuntimeError):
+        process_batch(fresh_runtime.app, fresh_runtime.pool, exploding)
+    with fresh_runtime.pool.connection() as conn:
+        assert conn.execute("SELECT count(*) FROM auth.users").fetchone() == (0,)
+        assert conn.execute("SELECT position FROM public.projection_tracking "
+                            "WHERE name = 'users'").fetchone() == (0,)
+    while process_batch(fresh_runtime.app, fresh_runtime.pool, UsersReadModel()):
+        pass
+    with fresh_runtime.pool.connection() as conn:
+        assert conn.execute("SELECT count(*) FROM auth.users").fetchone() == (5,)

@@ -1,0 +1,137 @@
+"""The ``vistone`` command line: serve, run projection workers, show their status,
+rebuild a read model."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from dataclasses import replace
+
+from projections.registry import all_read_models, read_models_named
+from projections.runner import ProjectionRunner, drop_read_model, process_batch, projection_status
+from vistone.config import Settings
+from vistone.runtime import Runtime
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="vistone", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the HTTP API (and, by default, the projections)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--no-projections", action="store_true",
+                       help="do not run projections in this process (run `vistone worker`)")
+    serve.add_argument("--no-demo", action="store_true",
+                       help="do not load the demo organization into an empty database")
+
+    worker = commands.add_parser("worker", help="run projections in their own process")
+    worker.add_argument("--only", nargs="*", metavar="NAME",
+                        help="run only these read models (default: all)")
+
+    commands.add_parser("status", help="each projection's position and lag behind the log")
+
+    rebuild = commands.add_parser("rebuild", help="drop read models and replay them from the log")
+    rebuild.add_argument("names", nargs="*", metavar="NAME", help="default: all read models")
+
+    commands.add_parser("demo", help="load the demo organization (idempotent)")
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings.from_env()
+    try:
+        handler = {"serve": _serve, "worker": _worker, "status": _status,
+                   "rebuild": _rebuild, "demo": _demo}[args.command]
+        return handler(settings, args)
+    except KeyError as e:
+        print(e.args[0], file=sys.stderr)
+        return 2
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.main import create_app
+    from vistone.demo import load_demo
+
+    if args.no_projections:
+        settings = replace(settings, run_projections_in_server=False)
+    runtime = Runtime.open(settings)
+    if not args.no_demo:
+        credentials = load_demo(runtime.app, only_if_empty=True)
+        if credentials:
+            print(f"Loaded the demo organization. Log in as {credentials[0]} / {credentials[1]}")
+    where = "embedded PostgreSQL in " + str(settings.data_dir) if runtime.database.embedded \
+        else "DATABASE_URL"
+    print(f"Vistone API on http://{args.host}:{args.port}  (OpenAPI docs: "
+          f"http://{args.host}:{args.port}/docs; data: {where})", flush=True)
+    try:
+        uvicorn.run(create_app(runtime), host=args.host, port=args.port, log_level="info")
+    finally:
+        runtime.close()
+    return 0
+
+
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    read_models = read_models_named(args.only)
+    runtime = Runtime.open(settings, read_models=read_models)
+    runner = ProjectionRunner(runtime.app, runtime.pool, read_models, runtime.database.url)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    runner.start()
+    print(f"projection worker running: {', '.join(m.name for m in read_models)}", flush=True)
+    stop.wait()
+    runner.stop()
+    runtime.close()
+    return 0
+
+
+def _status(settings: Settings, _: argparse.Namespace) -> int:
+    runtime = Runtime.open(settings)
+    try:
+        rows = projection_status(runtime.app, runtime.pool)
+        print(f"{'projection':<16} {'position':>10} {'log head':>10} {'lag':>8}  updated / error")
+        for s in rows:
+            note = s.last_error or str(s.updated_at)
+            print(f"{s.name:<16} {s.position:>10} {s.head:>10} {s.lag:>8}  {note}")
+    finally:
+        runtime.close()
+    return 0
+
+
+def _rebuild(settings: Settings, args: argparse.Namespace) -> int:
+    read_models = read_models_named(args.names) if args.names else all_read_models()
+    runtime = Runtime.open(settings, read_models=read_models)
+    try:
+        for model in read_models:
+            drop_read_model(runtime.pool, model)
+            applied = 0
+            while count := process_batch(runtime.app, runtime.pool, model):
+                applied += count
+            print(f"rebuilt {model.name}: {applied} events applied")
+    finally:
+        runtime.close()
+    return 0
+
+
+def _demo(settings: Settings, _: argparse.Namespace) -> int:
+    from vistone.demo import load_demo
+
+    runtime = Runtime.open(settings)
+    try:
+        credentials = load_demo(runtime.app, only_if_empty=False)
+        if credentials:
+            print(f"Loaded the demo organization. Log in as {credentials[0]} / {credentials[1]}")
+        else:
+            print("The demo organization is already loaded.")
+    finally:
+        runtime.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

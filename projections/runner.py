@@ -13,9 +13,9 @@ import threading
 import time
 from dataclasses import dataclass
 
+import psycopg
 from psycopg_pool import ConnectionPool
 
-import psycopg
 from projections.base import TRACKING_DDL, ReadModel
 from vistone.app import Vistone
 

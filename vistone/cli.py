@@ -40,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("demo", help="load the demo organization (idempotent)")
 
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env()
     try:
         handler = {"serve": _serve, "worker": _worker, "status": _status,

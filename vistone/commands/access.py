@@ -11,7 +11,9 @@ from domain.roles import SEES_ALL_PROJECTS, Permission, Role, require
 from vistone.app import UnitOfWork
 
 
-def member_role(uow: UnitOfWork, ctx: CommandContext, organization_id: UUID) -> tuple[Organization, Role]:
+def member_role(
+    uow: UnitOfWork, ctx: CommandContext, organization_id: UUID
+) -> tuple[Organization, Role]:
     """The organization and the actor's role in it. A non-member is told the
     organization does not exist (404, never 403): tenants cannot probe each other."""
     organization = uow.find(Organization, organization_id)
@@ -53,7 +55,7 @@ def project_access(
     if role not in SEES_ALL_PROJECTS and not project.is_member(actor):
         raise NotFound(f"project {project_id} not found")
     require(role, permission)
-    if permission is not Permission.READ and role not in SEES_ALL_PROJECTS:
-        if project.role_of(actor) is ProjectRole.VIEWER:
-            raise Forbidden("project viewers cannot change the project's work")
+    if (permission is not Permission.READ and role not in SEES_ALL_PROJECTS
+            and project.role_of(actor) is ProjectRole.VIEWER):
+        raise Forbidden("project viewers cannot change the project's work")
     return project, role

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -53,7 +52,7 @@ class Organization(Aggregate):
         self.settings: dict[str, Any] = {}
         # str keys and role values: the state must survive a JSON snapshot unchanged.
         self.members: dict[str, str] = {str(founder_id): Role.ORGANIZER.value}
-        self.deleted_at: datetime | None = None
+        self.deleted = False
 
     @staticmethod
     def validate_name(name: str) -> str:
@@ -68,7 +67,7 @@ class Organization(Aggregate):
         return {uid for uid, role in self.members.items() if role == Role.ORGANIZER.value}
 
     def _require_live(self) -> None:
-        if self.deleted_at is not None:
+        if self.deleted:
             raise OrganizationDeleted("the organization has been deleted")
 
     # --- commands ---------------------------------------------------------
@@ -106,7 +105,7 @@ class Organization(Aggregate):
 
     @event("Deleted")
     def _deleted(self, meta: dict) -> None:
-        self.deleted_at = self.modified_on
+        self.deleted = True  # when: the event's timestamp, kept in the read model
 
     def add_member(self, user_id: UUID, role: Role, meta: dict) -> None:
         self._require_live()

@@ -43,42 +43,42 @@ class VistoneRecorder(PostgresApplicationRecorder):
                 " fingerprint text NOT NULL,"
                 " aggregate_id uuid NOT NULL,"
                 " version bigint NOT NULL,"
+                " position bigint,"
                 " created_at timestamptz NOT NULL DEFAULT now(),"
                 " PRIMARY KEY (actor_id, key))"
             ).format(self.idempotency_table)
         )
 
-    def _insert_events(
+    def _fetch_ids_after_insert_events(
         self,
         curs: Cursor[DictRow],
         stored_events: Sequence[StoredEvent],
         *,
         idempotency: tuple[IdempotencyKey, UUID, int] | None = None,
         **kwargs: Any,
-    ) -> None:
+    ) -> Sequence[int] | None:
+        # Still inside the events' transaction: the key is written with the position the
+        # command reached, so a retry answers exactly what the first attempt answered.
+        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
         if idempotency is not None:
             key, aggregate_id, version = idempotency
             curs.execute(
                 SQL(
-                    "INSERT INTO {} (actor_id, key, fingerprint, aggregate_id, version)"
-                    " VALUES (%s, %s, %s, %s, %s)"
+                    "INSERT INTO {} (actor_id, key, fingerprint, aggregate_id, version, position)"
+                    " VALUES (%s, %s, %s, %s, %s, %s)"
                 ).format(self.idempotency_table),
-                (key.actor_id, key.key, key.fingerprint, aggregate_id, version),
+                (key.actor_id, key.key, key.fingerprint, aggregate_id, version,
+                 max(ids) if ids else None),
             )
-        super()._insert_events(curs, stored_events, **kwargs)
+        return ids
 
     def find_idempotent(self, key: IdempotencyKey) -> IdempotentOutcome | None:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(
                 SQL(
-                    "SELECT i.fingerprint, i.aggregate_id, i.version, e.notification_id"
-                    " FROM {} i LEFT JOIN {} e"
-                    " ON e.originator_id = i.aggregate_id AND e.originator_version = i.version"
-                    " WHERE i.actor_id = %s AND i.key = %s"
-                ).format(
-                    self.idempotency_table,
-                    Identifier(self.datastore.schema, self.events_table_name),
-                ),
+                    "SELECT fingerprint, aggregate_id, version, position FROM {}"
+                    " WHERE actor_id = %s AND key = %s"
+                ).format(self.idempotency_table),
                 (key.actor_id, key.key),
             )
             row = curs.fetchone()
@@ -88,5 +88,5 @@ class VistoneRecorder(PostgresApplicationRecorder):
             fingerprint=row["fingerprint"],
             aggregate_id=row["aggregate_id"],
             version=row["version"],
-            position=row["notification_id"],
+            position=row["position"],
         )

@@ -17,7 +17,7 @@ def member_role(
     """The organization and the actor's role in it. A non-member is told the
     organization does not exist (404, never 403): tenants cannot probe each other."""
     organization = uow.find(Organization, organization_id)
-    if organization is None or organization.deleted_at is not None or ctx.actor_id is None:
+    if organization is None or organization.deleted or ctx.actor_id is None:
         raise NotFound(f"organization {organization_id} not found")
     role = organization.role_of(ctx.actor_id)
     if role is None:

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from uuid import uuid4
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from domain.base import InvalidValue
+from domain.uniqueness import UniqueClaim, claim_id
+from domain.user import User, normalize_email
+
+local = st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126,
+                                       blacklist_characters="@"), min_size=1, max_size=20)
+domain_part = st.from_regex(r"[a-zA-Z0-9]{1,10}\.[a-zA-Z]{2,5}", fullmatch=True)
+
+
+@given(local, domain_part)
+def test_emails_differing_only_in_case_share_one_claim(user: str, host: str) -> None:
+    email = f"{user}@{host}"
+    assert claim_id("email", normalize_email(email)) == claim_id(
+        "email", normalize_email(email.upper()))
+    assert normalize_email(f"  {email.swapcase()} ") == email.lower()
+
+
+@pytest.mark.parametrize("bad", ["", "no-at-sign", "two@@at.com", "a@b", "a b@c.de", 42])
+def test_invalid_emails_are_refused_naming_the_field(bad: object) -> None:
+    with pytest.raises(InvalidValue) as error:
+        normalize_email(bad)  # type: ignore[arg-type]
+    assert error.value.field == "email"
+
+
+def test_profile_update_only_records_real_changes() -> None:
+    user = User.register(uuid4(), "A@B.co", "Ann", None, "hash", {})
+    user.collect_events()
+    user.update_profile("Ann", None, {})
+    assert user.collect_events() == []
+    user.update_profile("Anna", "+33 1 23 45 67", {})
+    assert [type(e).__name__ for e in user.collect_events()] == ["ProfileUpdated"]
+    with pytest.raises(InvalidValue):
+        user.update_profile(None, "call me maybe", {})
+
+
+@given(st.lists(st.sampled_from(["claim_a", "claim_b", "release_a", "release_b"]), max_size=30))
+def test_a_claim_has_at_most_one_owner(steps: list[str]) -> None:
+    from domain.base import AlreadyExists
+
+    a, b = uuid4(), uuid4()
+    claim = UniqueClaim(id=uuid4(), scope="email", key="k", owner_id=a, meta={})
+    owner: object = a
+    for step in steps:
+        who = a if step.endswith("a") else b
+        if step.startswith("claim"):
+            if owner not in (None, who):
+                with pytest.raises(AlreadyExists):
+                    claim.reclaim(who, {})
+            else:
+                claim.reclaim(who, {})
+                owner = who
+        else:
+            claim.release(who, {})
+            if owner == who:
+                owner = None
+        assert claim.owner_id == owner

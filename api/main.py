@@ -9,11 +9,12 @@ from fastapi import FastAPI
 
 from api.deps import RequestGuard
 from api.problems import install_problem_handlers
-from api.routes import auth, organizations
+from api.routes import auth, channels, organizations, projects, tasks, timelogs
 from vistone.runtime import Runtime
 from vistone.security import TokenService
 
-ROUTERS = [auth.router, organizations.router]
+ROUTERS = [auth.router, channels.router, organizations.router, projects.router, timelogs.router,
+           tasks.router]
 
 
 def create_app(runtime: Runtime, *, run_projections: bool | None = None) -> FastAPI:

@@ -24,6 +24,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain.base import InvalidValue, NotFound, RuleViolation, optional_text, require_text
+from domain.roles import Role
 
 
 class ProjectStatus(StrEnum):
@@ -57,6 +58,18 @@ class IllegalTransition(RuleViolation):
 
 class ProjectArchived(RuleViolation):
     code = "project-archived"
+
+
+class ClientMustBeViewer(RuleViolation):
+    code = "client-must-be-viewer"
+
+
+def require_role_allowed(role: ProjectRole, organization_role: Role) -> None:
+    """Clients are external: their portal is read-only, so on a project they only view."""
+    if organization_role is Role.CLIENT and role is not ProjectRole.VIEWER:
+        raise ClientMustBeViewer(
+            "an organization Client can only be a project Viewer", field="role"
+        )
 
 
 def parse_enum(enum: type[StrEnum], value: str, field_name: str) -> Any:

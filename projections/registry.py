@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from projections.base import ReadModel
+from projections.channels import ChannelsReadModel
+from projections.messages import MessagesReadModel
 from projections.organizations import OrganizationsReadModel
+from projections.projects import ProjectsReadModel
+from projections.tasks import TasksReadModel
+from projections.timelogs import TimeLogsReadModel
 from projections.users import UsersReadModel
 
 
@@ -11,6 +16,11 @@ def all_read_models() -> list[ReadModel]:
     return [
         OrganizationsReadModel(),
         UsersReadModel(),
+        ChannelsReadModel(),
+        MessagesReadModel(),
+        ProjectsReadModel(),
+        TasksReadModel(),
+        TimeLogsReadModel(),
     ]
 
 

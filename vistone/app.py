@@ -23,6 +23,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
 
 from domain.base import DomainError, NotFound
+from domain.channel import Channel
 from domain.organization import Organization
 from domain.project import Project
 from vistone.recorder import IdempotencyKey, VistoneRecorder
@@ -108,9 +109,10 @@ class Vistone(Application[UUID]):
 
     # Aggregates whose history grows without bound (membership churn) are loaded from
     # a snapshot taken every 100 events.
-    snapshotting_intervals: ClassVar[dict[type[Aggregate], int]] = {
+    snapshotting_intervals: ClassVar[dict[Any, int]] = {
         Organization: 100,
         Project: 100,
+        Channel: 100,
     }
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:

@@ -3,10 +3,16 @@ API uses (so it appears in the log, the read models and the audit trail like any
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+from decimal import Decimal
+
 from domain.base import AlreadyExists, CommandContext
+from domain.channel import ChannelKind
+from domain.project import ProjectRole, ProjectStatus
 from domain.roles import Role
+from domain.task import TaskPriority, TaskStatus
 from vistone.app import Vistone
-from vistone.commands import organizations, users
+from vistone.commands import channels, organizations, projects, tasks, timelogs, users
 
 DEMO_EMAIL = "demo@vistone.example"
 DEMO_PASSWORD = "vistone-demo"  # noqa: S105 - a documented demo login, not a secret
@@ -32,4 +38,35 @@ def load_demo(app: Vistone, *, only_if_empty: bool) -> tuple[str, str] | None:
     for name, role in (("Maya", Role.MANAGER), ("Chris", Role.CONTRIBUTOR),
                        ("Clara", Role.CLIENT)):
         organizations.add_member(app, ctx, org, user_id=people[name], role=role)
+
+    today = date.today()
+    project = projects.create_project(
+        app, ctx, org, name="Website relaunch", description="New site for Northwind Coffee",
+        start_date=today - timedelta(days=14), end_date=today + timedelta(days=60),
+        budget=Decimal("48000")).id
+    projects.change_project_status(app, ctx, org, project, status=ProjectStatus.ACTIVE)
+    for name, role in (("Maya", ProjectRole.LEAD), ("Chris", ProjectRole.MEMBER),
+                       ("Clara", ProjectRole.VIEWER)):
+        projects.add_project_member(app, ctx, org, project, user_id=people[name], role=role)
+
+    design = tasks.create_task(app, ctx, org, project, title="Design the home page",
+                               priority=TaskPriority.HIGH, due_date=today + timedelta(days=7),
+                               assignee_id=people["Chris"]).id
+    build = tasks.create_task(app, ctx, org, project, title="Build the home page",
+                              due_date=today + timedelta(days=21),
+                              assignee_id=people["Chris"]).id
+    tasks.add_dependency(app, ctx, org, build, depends_on_id=design)
+    for item in ("Moodboard", "Wireframe", "Client review"):
+        tasks.add_checklist_item(app, ctx, org, design, text=item)
+    tasks.change_task_status(app, ctx, org, design, status=TaskStatus.IN_PROGRESS)
+
+    channel = channels.create_channel(app, ctx, org, kind=ChannelKind.PROJECT,
+                                      name="website-relaunch", project_id=project).id
+    channels.add_channel_member(app, ctx, org, channel, user_id=people["Chris"])
+    channels.post_message(app, ctx, org, channel, mentions=[people["Chris"]],
+                          content="Kick-off is done: Chris, the home page design is yours.")
+
+    chris = CommandContext(actor_id=people["Chris"], correlation_id="demo", causation_id="demo")
+    timelogs.log_time(app, chris, org, task_id=design, work_date=today - timedelta(days=1),
+                      hours=Decimal("6.5"), description="Moodboard and first wireframe")
     return DEMO_EMAIL, DEMO_PASSWORD

@@ -1,0 +1,115 @@
+"""project.projects and project.project_members."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg import Cursor
+from psycopg.sql import SQL, Composable, Identifier
+
+from domain.project import Project, ProjectRole, ProjectStatus
+from projections.base import ReadModel, handles
+
+# Fields of Project.Updated and the columns they land in (same names).
+UPDATABLE_COLUMNS = frozenset({"name", "description", "client_id", "start_date", "end_date",
+                               "budget", "spent_budget", "progress"})
+
+
+class ProjectsReadModel(ReadModel):
+    name = "projects"
+    ddl = (
+        "CREATE SCHEMA IF NOT EXISTS project",
+        """CREATE TABLE IF NOT EXISTS project.projects (
+            id uuid PRIMARY KEY,
+            organization_id uuid NOT NULL,
+            name text NOT NULL,
+            description text,
+            client_id uuid,
+            status text NOT NULL,
+            start_date date,
+            end_date date,
+            budget numeric,
+            spent_budget numeric NOT NULL DEFAULT 0,
+            progress integer NOT NULL DEFAULT 0,
+            archived boolean NOT NULL DEFAULT false,
+            created_at timestamptz NOT NULL,
+            updated_at timestamptz NOT NULL,
+            version bigint NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS projects_organization_name "
+        "ON project.projects (organization_id, archived, name, id)",
+        """CREATE TABLE IF NOT EXISTS project.project_members (
+            project_id uuid NOT NULL,
+            user_id uuid NOT NULL,
+            role text NOT NULL,
+            created_at timestamptz NOT NULL,
+            updated_at timestamptz NOT NULL,
+            PRIMARY KEY (project_id, user_id)
+        )""",
+        "CREATE INDEX IF NOT EXISTS project_members_user ON project.project_members (user_id)",
+    )
+    tables = ("project.projects", "project.project_members")
+
+    def _touch(self, cur: Cursor[Any], e: Any, assignments: Composable | None = None,
+               params: tuple = ()) -> None:
+        cur.execute(
+            SQL("UPDATE project.projects SET {}updated_at = %s, version = %s WHERE id = %s")
+            .format(assignments or SQL("")),
+            (*params, e.timestamp, e.originator_version, e.originator_id),
+        )
+
+    @handles(Project.Created)
+    def _created(self, cur: Cursor[Any], e: Any) -> None:
+        cur.execute(
+            "INSERT INTO project.projects (id, organization_id, name, description, client_id, "
+            "status, start_date, end_date, budget, created_at, updated_at, version) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (e.originator_id, e.organization_id, e.name, e.description, e.client_id,
+             ProjectStatus.PLANNED.value, e.start_date, e.end_date, e.budget,
+             e.timestamp, e.timestamp, e.originator_version),
+        )
+        cur.execute(
+            "INSERT INTO project.project_members VALUES (%s, %s, %s, %s, %s)",
+            (e.originator_id, e.creator_id, ProjectRole.LEAD.value, e.timestamp, e.timestamp),
+        )
+
+    @handles(Project.Updated)
+    def _updated(self, cur: Cursor[Any], e: Any) -> None:
+        columns = sorted(set(e.changes) & UPDATABLE_COLUMNS)
+        assignments = SQL("").join(
+            SQL("{} = %s, ").format(Identifier(column)) for column in columns
+        )
+        self._touch(cur, e, assignments, tuple(e.changes[c] for c in columns))
+
+    @handles(Project.StatusChanged)
+    def _status_changed(self, cur: Cursor[Any], e: Any) -> None:
+        self._touch(cur, e, SQL("status = %s, "), (e.status,))
+
+    @handles(Project.Archived)
+    def _archived(self, cur: Cursor[Any], e: Any) -> None:
+        self._touch(cur, e, SQL("archived = true, "))
+
+    @handles(Project.MemberAdded)
+    def _member_added(self, cur: Cursor[Any], e: Any) -> None:
+        cur.execute(
+            "INSERT INTO project.project_members VALUES (%s, %s, %s, %s, %s)",
+            (e.originator_id, e.user_id, e.role, e.timestamp, e.timestamp),
+        )
+        self._touch(cur, e)
+
+    @handles(Project.MemberRoleChanged)
+    def _member_role_changed(self, cur: Cursor[Any], e: Any) -> None:
+        cur.execute(
+            "UPDATE project.project_members SET role = %s, updated_at = %s "
+            "WHERE project_id = %s AND user_id = %s",
+            (e.role, e.timestamp, e.originator_id, e.user_id),
+        )
+        self._touch(cur, e)
+
+    @handles(Project.MemberRemoved)
+    def _member_removed(self, cur: Cursor[Any], e: Any) -> None:
+        cur.execute(
+            "DELETE FROM project.project_members WHERE project_id = %s AND user_id = %s",
+            (e.originator_id, e.user_id),
+        )
+        self._touch(cur, e)

@@ -1,0 +1,330 @@
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from tests.helpers import Person, add_member, fresh, new_organization, new_person
+
+
+def projects_url(org: dict[str, Any]) -> str:
+    return f"/v1/organizations/{org['id']}/projects"
+
+
+def create_project(client: TestClient, who: Person, org: dict[str, Any], name: str,
+                   **fields: Any) -> dict[str, Any]:
+    r = client.post(projects_url(org), json={"name": name, **fields}, headers=who.headers)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def get_project(client: TestClient, who: Person, org: dict[str, Any], project: dict[str, Any],
+                position: int | None = None) -> Any:
+    return client.get(f"{projects_url(org)}/{project['id']}",
+                      headers={**who.headers, **fresh(position or project["position"])})
+
+
+def test_create_and_read_a_project(client: TestClient) -> None:
+    ann = new_person(client, "Ann")
+    org = new_organization(client, ann)
+    client_id = str(uuid.uuid4())
+    created = create_project(client, ann, org, "Apollo", description="Moon",
+                             client_id=client_id, start_date="2030-01-01",
+                             end_date="2030-06-30", budget=1000.5)
+    assert created["version"] == 1 and created["position"] > 0
+
+    r = get_project(client, ann, org, created)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert r.headers["etag"] == '"1"'
+    assert body["name"] == "Apollo" and body["status"] == "PLANNED"
+    assert body["client_id"] == client_id
+    assert body["start_date"] == "2030-01-01" and body["end_date"] == "2030-06-30"
+    assert body["budget"] == "1000.5" and body["spent_budget"] == "0"
+    assert body["progress"] == 0 and body["archived"] is False
+    assert body["my_project_role"] == "Lead"
+
+    r = client.patch(f"{projects_url(org)}/{created['id']}",
+                     json={"budget": "2500.25", "spent_budget": 100, "progress": 40,
+                           "description": None, "end_date": "2030-12-31"},
+                     headers=ann.headers)
+    assert r.status_code == 200, r.text
+    body = get_project(client, ann, org, created, r.json()["position"]).json()
+    assert body["budget"] == "2500.25" and body["spent_budget"] == "100"
+    assert body["progress"] == 40 and body["description"] is None
+    assert body["end_date"] == "2030-12-31"
+    assert body["version"] == 2
+
+
+def test_bad_project_input_names_the_field(client: TestClient) -> None:
+    ann = new_person(client, "Ann")
+    org = new_organization(client, ann)
+    url = projects_url(org)
+    cases = [
+        ({"name": "X", "budget": -1}, "budget"),
+        ({"name": "X", "start_date": "2030-02-01", "end_date": "2030-01-01"}, "end_date"),
+        ({"name": "X", "start_date": "not a date"}, "start_date"),
+        ({"name": "X", "colour": "red"}, "colour"),
+        ({"name": "   "}, "name"),
+        ({}, "name"),
+    ]
+    for body, field in cases:
+        r = client.post(url, json=body, headers=ann.headers)
+        assert r.status_code == 422, (body, r.text)
+        assert field in r.text, (body, r.text)
+    project = create_project(client, ann, org, "Valid")
+    r = client.patch(f"{url}/{project['id']}", json={"progress": 101}, headers=ann.headers)
+    assert r.status_code == 422 and "progress" in r.text
+    r = client.patch(f"{url}/{project['id']}", json={"end_date": "1999-01-01",
+                                                      "start_date": "2000-01-01"},
+                     headers=ann.headers)
+    assert r.status_code == 422 and r.json()["field"] == "end_date"
+    r = client.post(f"{url}/{project['id']}/status", json={"status": "FLYING"},
+                    headers=ann.headers)
+    assert r.status_code == 422 and r.json()["field"] == "status"
+
+
+def test_names_are_unique_per_organization_ignoring_case(client: TestClient) -> None:
+    ann = new_person(client, "Ann")
+    org, other_org = new_organization(client, ann), new_organization(client, ann)
+    create_project(client, ann, org, "Website Relaunch")
+    for duplicate in ("Website Relaunch", "website relaunch", "  WEBSITE   relaunch "):
+        r = client.post(projects_url(org), json={"name": duplicate}, headers=ann.headers)
+        assert r.status_code == 409, r.text
+        assert r.json()["type"].endswith("already-exists") and r.json()["field"] == "name"
+    create_project(client, ann, other_org, "Website Relaunch")
+
+
+def test_rename_frees_the_old_name(client: TestClient) -> None:
+    ann = new_person(client, "Ann")
+    org = new_organization(client, ann)
+    first = create_project(client, ann, org, "Alpha")
+    create_project(client, ann, org, "Taken")
+    url = f"{projects_url(org)}/{first['id']}"
+
+    r = client.patch(url, json={"name": "taken"}, headers=ann.headers)
+    assert r.status_code == 409 and r.json()["field"] == "name"
+    r = client.patch(url, json={"name": "ALPHA"}, headers=ann.headers)  # same key: fine
+    assert r.status_code == 200, r.text
+    r = client.patch(url, json={"name": "Beta"}, headers=ann.headers)
+    assert r.status_code == 200, r.text
+
+    create_project(client, ann, org, "alpha")
+    r = client.post(projects_url(org), json={"name": "beta"}, headers=ann.headers)
+    assert r.status_code == 409
+
+
+def test_status_lifecycle(client: TestClient) -> None:
+    ann = new_person(client, "Ann")
+    org = new_organization(client, ann)
+    project = create_project(client, ann, org, "Lifecycle")
+    url = f"{projects_url(org)}/{project['id']}/status"
+
+    r = client.post(url, json={"status": "COMPLETED"}, headers=ann.headers)
+    assert r.status_code == 409 and r.json()["type"].endswith("illegal-transition")
+    for status in ("ACTIVE", "ON_HOLD", "active", "COMPLETED", "ACTIVE", "CANCELLED"):
+        r = client.post(url, json={"status": status}, headers=ann.headers)
+        assert r.status_code == 200, (status, r.text)
+    r = client.post(url, json={"status": "ACTIVE"}, headers=ann.headers)
+    assert r.status_code == 409 and r.json()["type"].endswith("illegal-transition")
+    body = get_project(client, ann, org, project, r.headers.get("x-log-position")
+                       and int(r.headers["x-log-position"])).json()
+    assert body["status"] == "CANCELLED"
+
+
+def test_archive_makes_the_project_read_only(client: TestClient) -> None:
+    ann, bob = new_person(client, "Ann"), new_person(client, "Bob")
+    org = new_organization(client, ann)
+    add_member(client, ann, org["id"], bob, "Contributor")
+    project = create_project(client, ann, org, "Old Work")
+    url = f"{projects_url(org)}/{project['id']}"
+
+    r = client.post(f"{url}/archive", headers=ann.headers)
+    assert r.status_code == 200
+    archived_at = r.json()["position"]
+    r = client.post(f"{url}/archive", headers=ann.headers)  # archiving twice changes nothing
+    assert r.status_code == 200 and r.json()["version"] == 2
+
+    for method, path, body in (
+        ("PATCH", url, {"name": "New"}),
+        ("POST", f"{url}/status", {"status": "ACTIVE"}),
+        ("POST", f"{url}/members", {"user_id": bob.id, "role": "Member"}),
+        ("DELETE", f"{url}/members/{ann.id}", None),
+    ):
+        r = client.request(method, path, json=body, headers=ann.headers)
+        assert r.status_code == 409, (method, path, r.text)
+        assert r.json()["type"].endswith("project-archived")
+
+    assert get_project(client, ann, org, project, archived_at).json()["archived"] is True
+    names = [p["name"] for p in client.get(projects_url(org), headers=ann.headers).json()["items"]]
+    assert "Old Work" not in names
+    r = client.get(projects_url(org), params={"archived": "true"}, headers=ann.headers)
+    assert [p["name"] for p in r.json()["items"]] == ["Old Work"]
+    # The archived project keeps its name.
+    r = client.post(projects_url(org), json={"name": "old work"}, headers=ann.headers)
+    assert r.status_code == 409
+
+
+def test_project_members(client: TestClient) -> None:
+    ann, bob, cat, dan = (new_person(client, n) for n in ("Ann", "Bob", "Cat", "Dan"))
+    org = new_organization(client, ann)
+    add_member(client, ann, org["id"], bob, "Contributor")
+    add_member(client, ann, org["id"], cat, "Client")
+    project = create_project(client, ann, org, "Team Work")
+    url = f"{projects_url(org)}/{project['id']}/members"
+
+    r = client.post(url, json={"user_id": bob.id, "role": "Member"}, headers=ann.headers)
+    assert r.status_code == 201 and r.json()["version"] == 2
+    r = client.post(url, json={"user_id": bob.id, "role": "Member"}, headers=ann.headers)
+    assert r.status_code == 409
+    r = client.post(url, json={"user_id": dan.id, "role": "Member"}, headers=ann.headers)
+    assert r.status_code == 404 and r.json()["field"] == "user_id"  # not in the organization
+    r = client.post(url, json={"user_id": cat.id, "role": "Member"}, headers=ann.headers)
+    assert r.status_code == 409 and r.json()["type"].endswith("client-must-be-viewer")
+    r = client.post(url, json={"user_id": cat.id, "role": "Viewer"}, headers=ann.headers)
+    assert r.status_code == 201
+    r = client.patch(f"{url}/{cat.id}", json={"role": "Lead"}, headers=ann.headers)
+    assert r.status_code == 409
+    r = client.post(url, json={"user_id": bob.id, "role": "Boss"}, headers=ann.headers)
+    assert r.status_code == 422 and r.json()["field"] == "role"
+
+    r = client.patch(f"{url}/{bob.id}", json={"role": "lead"}, headers=ann.headers)
+    assert r.status_code == 200
+    r = client.get(url, headers={**bob.headers, **fresh(r.json()["position"])})
+    assert r.status_code == 200
+    assert {m["user_id"]: m["role"] for m in r.json()["items"]} == {
+        ann.id: "Lead", bob.id: "Lead", cat.id: "Viewer"}
+
+    r = client.delete(f"{url}/{bob.id}", headers=ann.headers)
+    assert r.status_code == 200
+    r = client.delete(f"{url}/{bob.id}", headers=ann.headers)
+    assert r.status_code == 404
+    r = client.get(url, headers={**ann.headers, **fresh(r.json().get("position"))})
+    assert bob.id not in {m["user_id"] for m in r.json()["items"]}
+
+
+def test_contributor_and_client_cannot_manage_projects(client: TestClient) -> None:
+    ann, bob, cat = (new_person(client, n) for n in ("Ann", "Bob", "Cat"))
+    org = new_organization(client, ann)
+    add_member(client, ann, org["id"], bob, "Contributor")
+    add_member(client, ann, org["id"], cat, "Client")
+    r = client.post(projects_url(org), json={"name": "Mine"}, headers=bob.headers)
+    assert r.status_code == 403
+    r = client.post(projects_url(org), json={"name": "Mine"}, headers=cat.headers)
+    assert r.status_code == 403
+
+    project = create_project(client, ann, org, "Shared")
+    url = f"{projects_url(org)}/{project['id']}"
+    client.post(f"{url}/members", json={"user_id": bob.id, "role": "Lead"}, headers=ann.headers)
+    added = client.post(f"{url}/members", json={"user_id": cat.id, "role": "Viewer"},
+                        headers=ann.headers).json()
+    assert get_project(client, cat, org, project, added["position"]).status_code == 200
+    for who in (bob, cat):
+        for method, path, body in (
+            ("PATCH", url, {"name": "Hijacked"}),
+            ("POST", f"{url}/status", {"status": "ACTIVE"}),
+            ("POST", f"{url}/archive", None),
+            ("DELETE", f"{url}/members/{ann.id}", None),
+        ):
+            r = client.request(method, path, json=body, headers=who.headers)
+            assert r.status_code == 403, (who.email, method, path, r.text)
+
+
+def test_projects_are_invisible_outside_their_reach(client: TestClient) -> None:
+    ann, bob, eve = (new_person(client, n) for n in ("Ann", "Bob", "Eve"))
+    org, eves_org = new_organization(client, ann), new_organization(client, eve)
+    add_member(client, ann, org["id"], bob, "Contributor")
+    hidden = create_project(client, ann, org, "Hidden")
+    mine = create_project(client, ann, org, "Bob's")
+    added = client.post(f"{projects_url(org)}/{mine['id']}/members",
+                        json={"user_id": bob.id, "role": "Member"}, headers=ann.headers).json()
+
+    # Another tenant: 404 through its own organization's URL and through ours.
+    r = get_project(client, eve, eves_org, hidden)
+    assert r.status_code == 404
+    r = get_project(client, eve, org, hidden)
+    assert r.status_code == 404
+    r = client.patch(f"{projects_url(eves_org)}/{hidden['id']}", json={"name": "x"},
+                     headers=eve.headers)
+    assert r.status_code == 404
+    # The project's own organizer through the wrong organization: also 404.
+    r = client.get(f"{projects_url(eves_org)}/{hidden['id']}", headers=ann.headers)
+    assert r.status_code == 404
+
+    # A Contributor sees only the projects they are a member of.
+    r = get_project(client, bob, org, hidden)
+    assert r.status_code == 404
+    r = client.patch(f"{projects_url(org)}/{hidden['id']}", json={"name": "x"},
+                     headers=bob.headers)
+    assert r.status_code == 404
+    assert get_project(client, bob, org, mine, added["position"]).status_code == 200
+    r = client.get(projects_url(org), headers={**bob.headers, **fresh(added["position"])})
+    assert [p["name"] for p in r.json()["items"]] == ["Bob's"]
+    r = client.get(projects_url(org), headers=ann.headers)
+    assert [p["name"] for p in r.json()["items"]] == ["Bob's", "Hidden"]
+
+
+def test_list_filters_and_cursor_pagination(client: TestClient) -> None:
+    ann = new_person(client, "Ann")
+    org = new_organization(client, ann)
+    acme = str(uuid.uuid4())
+    names = ["Echo", "alpha", "Delta", "Charlie", "Bravo"]
+    last: dict[str, Any] = {}
+    for name in names:
+        extra = {"client_id": acme} if name in ("Echo", "Bravo") else {}
+        last = create_project(client, ann, org, name, **extra)
+    active = client.get(projects_url(org), headers={**ann.headers, **fresh(last["position"])})
+    by_name = {p["name"]: p["id"] for p in active.json()["items"]}
+    r = client.post(f"{projects_url(org)}/{by_name['Delta']}/status", json={"status": "ACTIVE"},
+                    headers=ann.headers)
+    position = r.json()["position"]
+
+    seen: list[str] = []
+    cursor = None
+    pages = 0
+    while True:
+        params: dict[str, Any] = {"limit": 2}
+        if cursor:
+            params["cursor"] = cursor
+        r = client.get(projects_url(org), params=params,
+                       headers={**ann.headers, **fresh(position)})
+        assert r.status_code == 200, r.text
+        seen += [p["name"] for p in r.json()["items"]]
+        pages += 1
+        cursor = r.json()["next_cursor"]
+        if cursor is None:
+            break
+    assert pages == 3 and len(seen) == 5 and sorted(seen) == sorted(names)
+    r = client.get(projects_url(org), params={"limit": 10}, headers=ann.headers)
+    assert seen == [p["name"] for p in r.json()["items"]]  # pages follow the full order
+
+    r = client.get(projects_url(org), params={"status": "active"}, headers=ann.headers)
+    assert [p["name"] for p in r.json()["items"]] == ["Delta"]
+    r = client.get(projects_url(org), params={"client_id": acme}, headers=ann.headers)
+    assert sorted(p["name"] for p in r.json()["items"]) == ["Bravo", "Echo"]
+    r = client.get(projects_url(org), params={"status": "nope"}, headers=ann.headers)
+    assert r.status_code == 422
+    r = client.get(projects_url(org), params={"cursor": "garbage"}, headers=ann.headers)
+    assert r.status_code == 400
+
+
+def test_if_match_and_idempotency(client: TestClient) -> None:
+    ann = new_person(client, "Ann")
+    org = new_organization(client, ann)
+    project = create_project(client, ann, org, "Guarded")
+    url = f"{projects_url(org)}/{project['id']}"
+    etag = get_project(client, ann, org, project).headers["etag"]
+    r = client.patch(url, json={"progress": 10}, headers={**ann.headers, "If-Match": etag})
+    assert r.status_code == 200 and r.headers["etag"] == '"2"'
+    r = client.patch(url, json={"progress": 20}, headers={**ann.headers, "If-Match": etag})
+    assert r.status_code == 412
+    r = client.post(f"{url}/status", json={"status": "ACTIVE"},
+                    headers={**ann.headers, "If-Match": '"1"'})
+    assert r.status_code == 412
+
+    key = {"Idempotency-Key": f"create-{uuid.uuid4()}"}
+    first = client.post(projects_url(org), json={"name": "Once"}, headers={**ann.headers, **key})
+    again = client.post(projects_url(org), json={"name": "Once"}, headers={**ann.headers, **key})
+    assert first.status_code == again.status_code == 201
+    assert first.json() == again.json()

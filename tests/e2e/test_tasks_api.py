@@ -1,0 +1,359 @@
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from tests.helpers import Person, add_member, fresh, new_organization, new_person
+
+
+@dataclass
+class Team:
+    """An organization with one project: ann (Organizer, project Lead) and bob
+    (Contributor, project Member)."""
+
+    ann: Person
+    bob: Person
+    org: str
+    project: str
+
+    @property
+    def tasks_url(self) -> str:
+        return f"/v1/organizations/{self.org}/projects/{self.project}/tasks"
+
+    def task_url(self, task_id: str, suffix: str = "") -> str:
+        return f"/v1/organizations/{self.org}/tasks/{task_id}{suffix}"
+
+
+def new_project(client: TestClient, owner: Person, org: str) -> str:
+    r = client.post(f"/v1/organizations/{org}/projects",
+                    json={"name": f"Project {uuid.uuid4().hex[:8]}"}, headers=owner.headers)
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+def add_to_project(client: TestClient, owner: Person, org: str, project: str, person: Person,
+                   role: str = "Member") -> dict[str, Any]:
+    r = client.post(f"/v1/organizations/{org}/projects/{project}/members",
+                    json={"user_id": person.id, "role": role}, headers=owner.headers)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def new_team(client: TestClient) -> Team:
+    ann, bob = new_person(client, "Ann"), new_person(client, "Bob")
+    org = new_organization(client, ann)["id"]
+    add_member(client, ann, org, bob, "Contributor")
+    project = new_project(client, ann, org)
+    add_to_project(client, ann, org, project, bob)
+    return Team(ann, bob, org, project)
+
+
+def create_task(client: TestClient, team: Team, who: Person | None = None,
+                **body: Any) -> dict[str, Any]:
+    r = client.post(team.tasks_url, json={"title": "Task", **body},
+                    headers=(who or team.ann).headers)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def get_task(client: TestClient, team: Team, task: dict[str, Any], position: int | None = None,
+             who: Person | None = None) -> Any:
+    return client.get(team.task_url(task["id"]),
+                      headers={**(who or team.ann).headers,
+                               **fresh(position or task["position"])})
+
+
+def test_create_get_and_subtasks(client: TestClient) -> None:
+    team = new_team(client)
+    parent = create_task(client, team, title="Launch", description="Go live",
+                         priority="high", due_date="2030-04-05")
+    child = create_task(client, team, team.bob, title="Write copy", parent_id=parent["id"])
+    r = get_task(client, team, parent, child["position"])
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["title"] == "Launch" and body["priority"] == "HIGH"
+    assert body["due_date"] == "2030-04-05" and body["status"] == "PENDING"
+    assert body["project_id"] == team.project and body["version"] == 1
+    assert r.headers["etag"] == '"1"'
+    assert body["checklist"] == [] and body["depends_on"] == []
+    assert [s["id"] for s in body["subtasks"]] == [child["id"]]
+    assert get_task(client, team, child).json()["parent_id"] == parent["id"]
+
+    r = client.patch(team.task_url(parent["id"]), json={"title": "Launch v2", "due_date": None},
+                     headers=team.bob.headers)
+    assert r.status_code == 200 and r.json()["version"] == 2
+    body = get_task(client, team, r.json()).json()
+    assert body["title"] == "Launch v2" and body["due_date"] is None
+
+    # A parent of another project is refused; an unknown parent is not found.
+    other_project = new_project(client, team.ann, team.org)
+    r = client.post(f"/v1/organizations/{team.org}/projects/{other_project}/tasks",
+                    json={"title": "x", "parent_id": parent["id"]}, headers=team.ann.headers)
+    assert r.status_code == 422 and r.json()["field"] == "parent_id"
+    r = client.post(team.tasks_url, json={"title": "x", "parent_id": str(uuid.uuid4())},
+                    headers=team.ann.headers)
+    assert r.status_code == 404 and r.json()["field"] == "parent_id"
+
+
+def test_bad_input_is_a_named_4xx(client: TestClient) -> None:
+    team = new_team(client)
+    h = team.ann.headers
+    for body, field in [({"title": "x" * 201}, "title"), ({"title": "   "}, "title"),
+                        ({"title": "x", "priority": "ASAP"}, "priority"),
+                        ({"title": "x", "due_date": "tomorrow"}, "due_date"),
+                        ({"title": "x", "colour": "red"}, "colour"), ({}, "title")]:
+        r = client.post(team.tasks_url, json=body, headers=h)
+        assert r.status_code == 422, (body, r.text)
+        assert field in r.text
+    r = client.post(team.tasks_url, content=b"{oops", headers={**h, "Content-Type":
+                                                               "application/json"})
+    assert r.status_code == 400
+    task = create_task(client, team)
+    r = client.post(team.task_url(task["id"], "/status"), json={"status": "DONE"}, headers=h)
+    assert r.status_code == 422 and r.json()["field"] == "status"
+    r = client.get(team.task_url("not-a-uuid"), headers=h)
+    assert r.status_code == 422
+    r = client.get(team.tasks_url, params={"cursor": "garbage"}, headers=h)
+    assert r.status_code == 400
+
+
+def test_assign_only_to_project_members(client: TestClient) -> None:
+    team = new_team(client)
+    carol = new_person(client, "Carol")  # in the organization, not in the project
+    add_member(client, team.ann, team.org, carol, "Contributor")
+    task = create_task(client, team)
+    url = team.task_url(task["id"], "/assign")
+
+    r = client.post(url, json={"assignee_id": carol.id}, headers=team.ann.headers)
+    assert r.status_code == 409 and r.json()["field"] == "assignee_id"
+    r = client.post(url, json={"assignee_id": str(uuid.uuid4())}, headers=team.ann.headers)
+    assert r.status_code == 409
+    r = client.post(url, json={"assignee_id": team.bob.id}, headers=team.ann.headers)
+    assert r.status_code == 200, r.text
+    assert get_task(client, team, r.json()).json()["assignee_id"] == team.bob.id
+    r = client.post(url, json={"assignee_id": None}, headers=team.ann.headers)
+    assert r.status_code == 200
+    assert get_task(client, team, r.json()).json()["assignee_id"] is None
+    r = client.post(url, json={}, headers=team.ann.headers)
+    assert r.status_code == 422
+
+    r = client.post(team.tasks_url, json={"title": "x", "assignee_id": carol.id},
+                    headers=team.ann.headers)
+    assert r.status_code == 409
+
+
+def test_status_flow_and_illegal_transition(client: TestClient) -> None:
+    team = new_team(client)
+    task = create_task(client, team)
+    url = team.task_url(task["id"], "/status")
+    h = team.bob.headers
+    r = client.post(url, json={"status": "COMPLETED"}, headers=h)
+    assert r.status_code == 409 and r.json()["type"].endswith("illegal-transition")
+    for status in ("IN_PROGRESS", "COMPLETED", "PENDING", "in_progress", "PENDING"):
+        r = client.post(url, json={"status": status}, headers=h)
+        assert r.status_code == 200, (status, r.text)
+    assert get_task(client, team, r.json()).json()["status"] == "PENDING"
+
+
+def test_checklist_add_toggle_remove(client: TestClient) -> None:
+    team = new_team(client)
+    task = create_task(client, team)
+    h = team.bob.headers
+    r = client.post(team.task_url(task["id"], "/checklist"), json={"text": "Draft"}, headers=h)
+    assert r.status_code == 201, r.text
+    first = r.json()["item_id"]
+    r = client.post(team.task_url(task["id"], "/checklist"), json={"text": "Review"}, headers=h)
+    second = r.json()["item_id"]
+    r = client.patch(team.task_url(task["id"], f"/checklist/{first}"), json={"done": True},
+                     headers=h)
+    assert r.status_code == 200
+    body = get_task(client, team, r.json()).json()
+    assert body["checklist"] == [{"id": first, "text": "Draft", "done": True},
+                                 {"id": second, "text": "Review", "done": False}]
+
+    r = client.patch(team.task_url(task["id"], f"/checklist/{first}"),
+                     json={"done": False, "text": "Draft 2"}, headers=h)
+    assert r.status_code == 200
+    r = client.delete(team.task_url(task["id"], f"/checklist/{second}"), headers=h)
+    assert r.status_code == 200
+    body = get_task(client, team, r.json()).json()
+    assert body["checklist"] == [{"id": first, "text": "Draft 2", "done": False}]
+
+    r = client.delete(team.task_url(task["id"], f"/checklist/{second}"), headers=h)
+    assert r.status_code == 404 and r.json()["field"] == "item_id"
+    r = client.patch(team.task_url(task["id"], "/checklist/nope"), json={"done": True},
+                     headers=h)
+    assert r.status_code == 404
+    r = client.patch(team.task_url(task["id"], f"/checklist/{first}"), json={}, headers=h)
+    assert r.status_code == 422
+    r = client.post(team.task_url(task["id"], "/checklist"), json={"text": "x" * 501},
+                    headers=h)
+    assert r.status_code == 422
+
+
+def test_dependencies_and_cycles(client: TestClient) -> None:
+    team = new_team(client)
+    a, b, c = (create_task(client, team, title=t) for t in "ABC")
+    h = team.bob.headers
+
+    def depend(x: dict[str, Any], y: dict[str, Any]) -> Any:
+        return client.post(team.task_url(x["id"], "/dependencies"),
+                           json={"depends_on_id": y["id"]}, headers=h)
+
+    assert depend(a, b).status_code == 201
+    r = depend(b, c)
+    assert r.status_code == 201 and r.json()["id"] == b["id"]
+    r = depend(c, a)
+    assert r.status_code == 409 and r.json()["type"].endswith("dependency-cycle")
+    assert a["id"] in r.json()["detail"]
+    assert depend(a, b).status_code == 409  # duplicate
+    assert depend(a, a).status_code == 422  # self
+    r = client.post(team.task_url(a["id"], "/dependencies"),
+                    json={"depends_on_id": str(uuid.uuid4())}, headers=h)
+    assert r.status_code == 404 and r.json()["field"] == "depends_on_id"
+    other = new_project(client, team.ann, team.org)
+    elsewhere = client.post(f"/v1/organizations/{team.org}/projects/{other}/tasks",
+                            json={"title": "Elsewhere"}, headers=team.ann.headers).json()
+    assert depend(a, elsewhere).status_code == 422
+
+    r = depend(a, c)
+    body = get_task(client, team, a, r.json()["position"]).json()
+    assert [d["id"] for d in body["depends_on"]] == [b["id"], c["id"]]
+    assert [d["id"] for d in get_task(client, team, c, r.json()["position"]).json()
+            ["dependents"]] == [b["id"], a["id"]]
+
+    r = client.delete(team.task_url(b["id"], f"/dependencies/{c['id']}"), headers=h)
+    assert r.status_code == 200
+    r = client.delete(team.task_url(b["id"], f"/dependencies/{c['id']}"), headers=h)
+    assert r.status_code == 404
+    assert depend(c, b).status_code == 201  # no longer a cycle: c → b, a → b, a → c
+    r = depend(b, a)
+    assert r.status_code == 409
+
+
+def test_list_filters_and_pagination(client: TestClient) -> None:
+    team = new_team(client)
+    created = [create_task(client, team, title=f"T{i}") for i in range(7)]
+    h = team.ann.headers
+    for task in created[:3]:
+        client.post(team.task_url(task["id"], "/assign"), json={"assignee_id": team.bob.id},
+                    headers=h)
+    last = client.post(team.task_url(created[0]["id"], "/status"),
+                       json={"status": "IN_PROGRESS"}, headers=h).json()
+
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 3, **({"cursor": cursor} if cursor else {})}
+        r = client.get(team.tasks_url, params=params,
+                       headers={**h, **fresh(last["position"])})
+        assert r.status_code == 200, r.text
+        seen += [t["id"] for t in r.json()["items"]]
+        cursor = r.json()["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [t["id"] for t in created]
+
+    r = client.get(team.tasks_url, params={"assignee_id": team.bob.id}, headers=h)
+    assert [t["id"] for t in r.json()["items"]] == [t["id"] for t in created[:3]]
+    r = client.get(team.tasks_url, params={"status": "in_progress"}, headers=h)
+    assert [t["id"] for t in r.json()["items"]] == [created[0]["id"]]
+    r = client.get(team.tasks_url, params={"status": "PENDING", "assignee_id": team.bob.id},
+                   headers=h)
+    assert [t["id"] for t in r.json()["items"]] == [t["id"] for t in created[1:3]]
+    r = client.get(team.tasks_url, params={"status": "LATE"}, headers=h)
+    assert r.status_code == 422
+
+
+def test_visibility_and_tenants(client: TestClient) -> None:
+    team = new_team(client)
+    task = create_task(client, team)
+    outsider = new_person(client, "Olga")  # in the organization, not in the project
+    added = add_member(client, team.ann, team.org, outsider, "Contributor")
+    position = added["position"]
+    r = get_task(client, team, task, position, outsider)
+    assert r.status_code == 404
+    r = client.get(team.tasks_url, headers={**outsider.headers, **fresh(position)})
+    assert r.status_code == 404
+    r = client.post(team.tasks_url, json={"title": "x"}, headers=outsider.headers)
+    assert r.status_code == 404
+    r = client.post(team.task_url(task["id"], "/status"), json={"status": "IN_PROGRESS"},
+                    headers=outsider.headers)
+    assert r.status_code == 404
+
+    # Another organization: its people see nothing, and a task is not reachable
+    # through another organization's URL even for someone in both.
+    eve = new_person(client, "Eve")
+    r = get_task(client, team, task, position, eve)
+    assert r.status_code == 404
+    r = client.post(team.task_url(task["id"], "/status"), json={"status": "IN_PROGRESS"},
+                    headers=eve.headers)
+    assert r.status_code == 404
+    org2 = new_organization(client, team.ann)
+    r = client.get(f"/v1/organizations/{org2['id']}/tasks/{task['id']}",
+                   headers={**team.ann.headers, **fresh(org2["position"])})
+    assert r.status_code == 404
+    r = client.patch(f"/v1/organizations/{org2['id']}/tasks/{task['id']}",
+                     json={"title": "Mine"}, headers=team.ann.headers)
+    assert r.status_code == 404
+
+
+def test_client_reads_but_cannot_write(client: TestClient) -> None:
+    team = new_team(client)
+    task = create_task(client, team)
+    cleo = new_person(client, "Cleo")
+    add_member(client, team.ann, team.org, cleo, "Client")
+    joined = add_to_project(client, team.ann, team.org, team.project, cleo, "Viewer")
+    r = get_task(client, team, task, joined["position"], cleo)
+    assert r.status_code == 200
+    r = client.post(team.tasks_url, json={"title": "x"}, headers=cleo.headers)
+    assert r.status_code == 403
+    r = client.post(team.task_url(task["id"], "/checklist"), json={"text": "x"},
+                    headers=cleo.headers)
+    assert r.status_code == 403
+
+
+def test_if_match_and_idempotency(client: TestClient) -> None:
+    team = new_team(client)
+    task = create_task(client, team)
+    url = team.task_url(task["id"])
+    h = team.ann.headers
+    r = client.patch(url, json={"title": "One"}, headers={**h, "If-Match": '"1"'})
+    assert r.status_code == 200 and r.headers["etag"] == '"2"'
+    r = client.patch(url, json={"title": "Two"}, headers={**h, "If-Match": '"1"'})
+    assert r.status_code == 412
+    r = client.post(url + "/status", json={"status": "IN_PROGRESS"},
+                    headers={**h, "If-Match": '"1"'})
+    assert r.status_code == 412
+
+    key = {"Idempotency-Key": f"create-{uuid.uuid4()}"}
+    first = client.post(team.tasks_url, json={"title": "Once"}, headers={**h, **key})
+    again = client.post(team.tasks_url, json={"title": "Once"}, headers={**h, **key})
+    assert first.status_code == again.status_code == 201
+    assert first.json() == again.json()
+    r = client.get(team.tasks_url, headers={**h, **fresh(again.json()["position"])})
+    assert [t["title"] for t in r.json()["items"]].count("Once") == 1
+
+    key = {"Idempotency-Key": f"item-{uuid.uuid4()}"}
+    first = client.post(url + "/checklist", json={"text": "Step"}, headers={**h, **key})
+    again = client.post(url + "/checklist", json={"text": "Step"}, headers={**h, **key})
+    assert first.json() == again.json()
+    body = get_task(client, team, again.json()).json()
+    assert [i["id"] for i in body["checklist"]] == [first.json()["item_id"]]
+
+
+def test_archived_project_is_read_only(client: TestClient) -> None:
+    team = new_team(client)
+    task = create_task(client, team)
+    r = client.post(f"/v1/organizations/{team.org}/projects/{team.project}/archive",
+                    headers=team.ann.headers)
+    assert r.status_code == 200, r.text
+    r = client.post(team.tasks_url, json={"title": "Late"}, headers=team.ann.headers)
+    assert r.status_code == 409 and r.json()["type"].endswith("project-archived")
+    r = client.post(team.task_url(task["id"], "/status"), json={"status": "IN_PROGRESS"},
+                    headers=team.bob.headers)
+    assert r.status_code == 409
+    assert get_task(client, team, task, r.headers.get("x-log-position")).status_code == 200

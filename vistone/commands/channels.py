@@ -1,0 +1,214 @@
+"""Channels and messages.
+
+Posting loads the Channel (membership, snapshotted), the Organization (the poster's
+role) and, for a project channel, the Project (the poster must still see it): a fixed
+number of small aggregates, never the channel's messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+from uuid import UUID, uuid4
+
+from domain.base import CommandContext, Forbidden, InvalidValue, NotFound
+from domain.channel import Channel, ChannelKind, DirectChannelExists, direct_channel_id
+from domain.message import Message
+from domain.roles import SEES_ALL_PROJECTS, Permission, require
+from vistone.app import CommandResult, UnitOfWork, Vistone
+from vistone.commands.access import authorize, member_role, project_access, require_actor
+from vistone.recorder import IdempotencyKey
+
+
+def create_channel(
+    app: Vistone, ctx: CommandContext, organization_id: UUID, *, kind: ChannelKind,
+    name: str | None = None, project_id: UUID | None = None, team_id: UUID | None = None,
+    user_id: UUID | None = None, idempotency: IdempotencyKey | None = None,
+) -> CommandResult:
+    """A project channel (``project_id``), a team channel (``team_id`` optional) or a
+    direct channel between the actor and ``user_id``. A second direct channel for the
+    same pair raises DirectChannelExists naming the first."""
+    actor = require_actor(ctx)
+    ctx = ctx.in_organization(organization_id)
+    channel_id = uuid4()
+
+    def decide(uow: UnitOfWork) -> Channel:
+        if kind is ChannelKind.PROJECT:
+            if project_id is None:
+                raise InvalidValue("a project channel needs a project_id", field="project_id")
+            project, _ = project_access(uow, ctx, project_id, Permission.WRITE_WORK)
+            project.require_writable()
+            return uow.add(Channel.create_project_channel(
+                channel_id, organization_id, project_id, name or "", actor, ctx.meta))
+        organization, _ = authorize(uow, ctx, organization_id, Permission.WRITE_WORK)
+        if kind is ChannelKind.TEAM:
+            return uow.add(Channel.create_team_channel(
+                channel_id, organization_id, name or "", actor, ctx.meta, team_id=team_id))
+        if user_id is None:
+            raise InvalidValue("a direct channel needs the other person's user_id",
+                               field="user_id")
+        if organization.role_of(user_id) is None:
+            raise NotFound(f"user {user_id} is not a member of this organization",
+                           field="user_id")
+        existing = uow.find(Channel, direct_channel_id(organization_id, actor, user_id))
+        if existing is not None:
+            raise DirectChannelExists(existing.id)
+        return uow.add(Channel.create_direct_channel(organization_id, actor, user_id, ctx.meta))
+
+    return app.execute(decide, idempotency=idempotency)
+
+
+def join_channel(
+    app: Vistone, ctx: CommandContext, organization_id: UUID, channel_id: UUID, *,
+    if_match: int | None = None, idempotency: IdempotencyKey | None = None,
+) -> CommandResult:
+    actor = require_actor(ctx)
+    ctx = ctx.in_organization(organization_id)
+
+    def decide(uow: UnitOfWork) -> Channel:
+        authorize(uow, ctx, organization_id, Permission.WRITE_WORK)
+        channel = _channel(uow, organization_id, channel_id)
+        if channel.kind == ChannelKind.DIRECT.value and not channel.is_member(actor):
+            raise NotFound(f"channel {channel_id} not found")
+        if channel.project_id is not None:
+            project_access(uow, ctx, channel.project_id, Permission.READ)
+        channel.join(actor, ctx.meta)
+        return channel
+
+    return app.execute(decide, if_match=if_match, idempotency=idempotency)
+
+
+def add_channel_member(
+    app: Vistone, ctx: CommandContext, organization_id: UUID, channel_id: UUID,
+    user_id: UUID, *, if_match: int | None = None, idempotency: IdempotencyKey | None = None,
+) -> CommandResult:
+    """An existing member who may write work adds someone from the organization (for a
+    project channel, someone who can see the project)."""
+    actor = require_actor(ctx)
+    if user_id == actor:
+        return join_channel(app, ctx, organization_id, channel_id, if_match=if_match,
+                            idempotency=idempotency)
+    ctx = ctx.in_organization(organization_id)
+
+    def decide(uow: UnitOfWork) -> Channel:
+        organization, _ = authorize(uow, ctx, organization_id, Permission.WRITE_WORK)
+        channel = _readable_channel(uow, ctx, organization_id, channel_id)
+        target_role = organization.role_of(user_id)
+        if target_role is None:
+            raise NotFound(f"user {user_id} is not a member of this organization",
+                           field="user_id")
+        if channel.project_id is not None and channel.kind == ChannelKind.PROJECT.value:
+            project, _ = project_access(uow, ctx, channel.project_id, Permission.READ)
+            if target_role not in SEES_ALL_PROJECTS and not project.is_member(user_id):
+                raise Forbidden("the user cannot see this channel's project", field="user_id")
+        channel.join(user_id, ctx.meta)
+        return channel
+
+    return app.execute(decide, if_match=if_match, idempotency=idempotency)
+
+
+def remove_channel_member(
+    app: Vistone, ctx: CommandContext, organization_id: UUID, channel_id: UUID,
+    user_id: UUID, *, if_match: int | None = None, idempotency: IdempotencyKey | None = None,
+) -> CommandResult:
+    """Leave (``user_id`` is the actor) or remove someone (the channel's owner, or an
+    Organizer or Manager, may)."""
+    actor = require_actor(ctx)
+    ctx = ctx.in_organization(organization_id)
+
+    def decide(uow: UnitOfWork) -> Channel:
+        _, role = member_role(uow, ctx, organization_id)
+        channel = _channel(uow, organization_id, channel_id)
+        if not channel.is_member(actor) and role not in SEES_ALL_PROJECTS:
+            raise NotFound(f"channel {channel_id} not found")
+        if user_id != actor and not channel.is_owner(actor) and role not in SEES_ALL_PROJECTS:
+            raise Forbidden("only the channel's owner, an Organizer or a Manager can "
+                            "remove someone else")
+        channel.leave(user_id, ctx.meta)
+        return channel
+
+    return app.execute(decide, if_match=if_match, idempotency=idempotency)
+
+
+def post_message(
+    app: Vistone, ctx: CommandContext, organization_id: UUID, channel_id: UUID, *,
+    content: str, mentions: Iterable[UUID] = (), attachments: Iterable[dict[str, Any]] = (),
+    idempotency: IdempotencyKey | None = None,
+) -> CommandResult:
+    actor = require_actor(ctx)
+    ctx = ctx.in_organization(organization_id)
+    message_id = uuid4()
+    mentions, attachments = list(mentions), list(attachments)
+
+    def decide(uow: UnitOfWork) -> Message:
+        _, role = member_role(uow, ctx, organization_id)
+        channel = _readable_channel(uow, ctx, organization_id, channel_id)
+        require(role, Permission.WRITE_WORK)
+        return uow.add(Message.post(
+            message_id, channel.id, organization_id, actor, content, channel.member_ids(),
+            ctx.meta, mentions=mentions, attachments=attachments))
+
+    return app.execute(decide, idempotency=idempotency)
+
+
+def edit_message(
+    app: Vistone, ctx: CommandContext, organization_id: UUID, message_id: UUID, *,
+    content: str, if_match: int | None = None, idempotency: IdempotencyKey | None = None,
+) -> CommandResult:
+    actor = require_actor(ctx)
+    ctx = ctx.in_organization(organization_id)
+
+    def decide(uow: UnitOfWork) -> Message:
+        message = _message(uow, ctx, organization_id, message_id)
+        message.edit(actor, content, ctx.meta)
+        return message
+
+    return app.execute(decide, if_match=if_match, idempotency=idempotency)
+
+
+def delete_message(
+    app: Vistone, ctx: CommandContext, organization_id: UUID, message_id: UUID, *,
+    if_match: int | None = None, idempotency: IdempotencyKey | None = None,
+) -> CommandResult:
+    actor = require_actor(ctx)
+    ctx = ctx.in_organization(organization_id)
+
+    def decide(uow: UnitOfWork) -> Message:
+        message = _message(uow, ctx, organization_id, message_id)
+        message.delete(actor, ctx.meta)
+        return message
+
+    return app.execute(decide, if_match=if_match, idempotency=idempotency)
+
+
+def _channel(uow: UnitOfWork, organization_id: UUID, channel_id: UUID) -> Channel:
+    channel = uow.find(Channel, channel_id)
+    if channel is None or channel.organization_id != organization_id:
+        raise NotFound(f"channel {channel_id} not found")
+    return channel
+
+
+def _readable_channel(uow: UnitOfWork, ctx: CommandContext, organization_id: UUID,
+                      channel_id: UUID) -> Channel:
+    """The channel, if the actor is in it and (for a project channel) still sees the
+    project; anything else is a 404, as for another tenant's channel."""
+    channel = _channel(uow, organization_id, channel_id)
+    if ctx.actor_id is None or not channel.is_member(ctx.actor_id):
+        raise NotFound(f"channel {channel_id} not found")
+    if channel.kind == ChannelKind.PROJECT.value and channel.project_id is not None:
+        try:
+            project_access(uow, ctx, channel.project_id, Permission.READ)
+        except NotFound:
+            raise NotFound(f"channel {channel_id} not found") from None
+    return channel
+
+
+def _message(uow: UnitOfWork, ctx: CommandContext, organization_id: UUID,
+             message_id: UUID) -> Message:
+    _, role = member_role(uow, ctx, organization_id)
+    message = uow.find(Message, message_id)
+    if message is None or message.organization_id != organization_id:
+        raise NotFound(f"message {message_id} not found")
+    require(role, Permission.WRITE_WORK)
+    return message
+

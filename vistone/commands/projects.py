@@ -1,0 +1,171 @@
+"""Projects: creation with a name unique in its organization, updates, status, archive,
+and project members.
+
+The unique name is a UniqueClaim keyed by the normalized name inside the organization's
+scope, saved in the same append as the project: two concurrent creations of one name
+both try to write version 1 of the same claim and exactly one wins.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+from uuid import UUID, uuid4
+
+from domain.base import CommandContext, NotFound, require_text
+from domain.organization import Organization
+from domain.project import (
+    Project,
+    ProjectRole,
+    ProjectStatus,
+    normalized_name,
+    require_role_allowed,
+)
+from domain.roles import Permission, Role
+from vistone.app import CommandResult, UnitOfWork, Vistone
+from vistone.commands.access import authorize, project_access, require_actor
+from vistone.commands.organizations import release_claim, take_claim
+from vistone.recorder import IdempotencyKey
+
+DUPLICATE_NAME = "a project with this name already exists in the organization"
+
+
+def name_scope(organization_id: UUID) -> str:
+    return f"project-name:{organization_id}"
+
+
+def create_project(
+    app: Vistone, ctx: CommandContext, organization_id: UUID, *, name: str,
+    description: str | None = None, client_id: UUID | None = None,
+    start_date: date | None = None, end_date: date | None = None,
+    budget: Decimal | None = None, idempotency: IdempotencyKey | None = None,
+) -> CommandResult:
+    creator = require_actor(ctx)
+    project_id = uuid4()
+    name = require_text(name, "name", max_length=200)
+    ctx = ctx.in_organization(organization_id)
+
+    def decide(uow: UnitOfWork) -> Project:
+        authorize(uow, ctx, organization_id, Permission.MANAGE_PROJECTS)
+        project = Project.create(
+            id=project_id, organization_id=organization_id, name=name, creator_id=creator,
+            meta=ctx.meta, description=description, client_id=client_id,
+            start_date=start_date, end_date=end_date, budget=budget,
+        )
+        take_claim(uow, ctx, name_scope(organization_id), normalized_name(name), project_id,
+                   DUPLICATE_NAME, "name")
+        return uow.add(project)
+
+    return app.execute(decide, idempotency=idempotency)
+
+
+def update_project(
+    app: Vistone, ctx: CommandContext, organization_id: UUID, project_id: UUID, *,
+    changes: dict[str, Any], if_match: int | None = None,
+    idempotency: IdempotencyKey | None = None,
+) -> CommandResult:
+    """Apply the fields present in ``changes`` (absent fields stay as they are)."""
+    ctx = ctx.in_organization(organization_id)
+
+    def decide(uow: UnitOfWork) -> Project:
+        project, _ = project_access(uow, ctx, project_id, Permission.MANAGE_PROJECTS)
+        old_key = normalized_name(project.name)
+        project.update(ctx.meta, **changes)
+        new_key = normalized_name(project.name)
+        if new_key != old_key:
+            # Both claims change in this one append: the old name is free exactly
+            # when the new one is taken, never before and never without it.
+            scope = name_scope(project.organization_id)
+            release_claim(uow, ctx, scope, old_key, project.id)
+            take_claim(uow, ctx, scope, new_key, project.id, DUPLICATE_NAME, "name")
+        return project
+
+    return app.execute(decide, if_match=if_match, idempotency=idempotency)
+
+
+def change_project_status(
+    app: Vistone, ctx: CommandContext, organization_id: UUID, project_id: UUID, *,
+    status: ProjectStatus, if_match: int | None = None,
+    idempotency: IdempotencyKey | None = None,
+) -> CommandResult:
+    ctx = ctx.in_organization(organization_id)
+
+    def decide(uow: UnitOfWork) -> Project:
+        project, _ = project_access(uow, ctx, project_id, Permission.MANAGE_PROJECTS)
+        project.change_status(status, ctx.meta)
+        return project
+
+    return app.execute(decide, if_match=if_match, idempotency=idempotency)
+
+
+def archive_project(
+    app: Vistone, ctx: CommandContext, organization_id: UUID, project_id: UUID, *,
+    if_match: int | None = None, idempotency: IdempotencyKey | None = None,
+) -> CommandResult:
+    """Archived projects stay listed (archived=true) under their name, so the name
+    stays claimed: a new project cannot take it and make references ambiguous."""
+    ctx = ctx.in_organization(organization_id)
+
+    def decide(uow: UnitOfWork) -> Project:
+        project, _ = project_access(uow, ctx, project_id, Permission.MANAGE_PROJECTS)
+        project.archive(ctx.meta)
+        return project
+
+    return app.execute(decide, if_match=if_match, idempotency=idempotency)
+
+
+def _organization_role_of(uow: UnitOfWork, project: Project, user_id: UUID) -> Role:
+    organization = uow.get(Organization, project.organization_id, "organization")
+    role = organization.role_of(user_id)
+    if role is None:
+        raise NotFound("the user is not a member of this organization", field="user_id")
+    return role
+
+
+def add_project_member(
+    app: Vistone, ctx: CommandContext, organization_id: UUID, project_id: UUID, *,
+    user_id: UUID, role: ProjectRole, if_match: int | None = None,
+    idempotency: IdempotencyKey | None = None,
+) -> CommandResult:
+    ctx = ctx.in_organization(organization_id)
+
+    def decide(uow: UnitOfWork) -> Project:
+        project, _ = project_access(uow, ctx, project_id, Permission.MANAGE_PROJECTS)
+        require_role_allowed(role, _organization_role_of(uow, project, user_id))
+        project.add_member(user_id, role, ctx.meta)
+        return project
+
+    return app.execute(decide, if_match=if_match, idempotency=idempotency)
+
+
+def change_project_member_role(
+    app: Vistone, ctx: CommandContext, organization_id: UUID, project_id: UUID,
+    user_id: UUID, *, role: ProjectRole, if_match: int | None = None,
+    idempotency: IdempotencyKey | None = None,
+) -> CommandResult:
+    ctx = ctx.in_organization(organization_id)
+
+    def decide(uow: UnitOfWork) -> Project:
+        project, _ = project_access(uow, ctx, project_id, Permission.MANAGE_PROJECTS)
+        if not project.is_member(user_id):
+            raise NotFound("no such project member", field="user_id")
+        require_role_allowed(role, _organization_role_of(uow, project, user_id))
+        project.change_member_role(user_id, role, ctx.meta)
+        return project
+
+    return app.execute(decide, if_match=if_match, idempotency=idempotency)
+
+
+def remove_project_member(
+    app: Vistone, ctx: CommandContext, organization_id: UUID, project_id: UUID,
+    user_id: UUID, *, if_match: int | None = None, idempotency: IdempotencyKey | None = None,
+) -> CommandResult:
+    ctx = ctx.in_organization(organization_id)
+
+    def decide(uow: UnitOfWork) -> Project:
+        project, _ = project_access(uow, ctx, project_id, Permission.MANAGE_PROJECTS)
+        project.remove_member(user_id, ctx.meta)
+        return project
+
+    return app.execute(decide, if_match=if_match, idempotency=idempotency)

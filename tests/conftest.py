@@ -7,6 +7,12 @@ organizations and ids, so order and parallelism do not matter.
 
 from __future__ import annotations
 
+import os
+
+# Cheaper argon2id for the suite (set before vistone.security is imported).
+os.environ.setdefault("VISTONE_ARGON2_MEMORY_KIB", "8192")
+os.environ.setdefault("VISTONE_ARGON2_TIME_COST", "1")
+
 import secrets
 import shutil
 import tempfile

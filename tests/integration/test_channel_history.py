@@ -19,7 +19,7 @@ from vistone.commands.channels import create_channel, post_message
 from vistone.runtime import Runtime
 
 HISTORY = 100_000
-BATCH = 2_000
+BATCH = 500  # app.save of ~1,000+ events at once stalls in the psycopg pipeline here
 MEMBERSHIP_CHURN = 250
 
 

@@ -119,7 +119,7 @@ def remove_channel_member(
     def decide(uow: UnitOfWork) -> Channel:
         _, role = member_role(uow, ctx, organization_id)
         channel = _channel(uow, organization_id, channel_id)
-        if not channel.is_member(actor) and role not in SEES_ALL_PROJECTS:
+        if not channel.is_member(actor) and (channel.is_direct or role not in SEES_ALL_PROJECTS):
             raise NotFound(f"channel {channel_id} not found")
         if user_id != actor and not channel.is_owner(actor) and role not in SEES_ALL_PROJECTS:
             raise Forbidden("only the channel's owner, an Organizer or a Manager can "

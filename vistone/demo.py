@@ -45,9 +45,10 @@ def load_demo(app: Vistone, *, only_if_empty: bool) -> tuple[str, str] | None:
         start_date=today - timedelta(days=14), end_date=today + timedelta(days=60),
         budget=Decimal("48000")).id
     projects.change_project_status(app, ctx, org, project, status=ProjectStatus.ACTIVE)
-    for name, role in (("Maya", ProjectRole.LEAD), ("Chris", ProjectRole.MEMBER),
-                       ("Clara", ProjectRole.VIEWER)):
-        projects.add_project_member(app, ctx, org, project, user_id=people[name], role=role)
+    for name, project_role in (("Maya", ProjectRole.LEAD), ("Chris", ProjectRole.MEMBER),
+                               ("Clara", ProjectRole.VIEWER)):
+        projects.add_project_member(app, ctx, org, project, user_id=people[name],
+                                    role=project_role)
 
     design = tasks.create_task(app, ctx, org, project, title="Design the home page",
                                priority=TaskPriority.HIGH, due_date=today + timedelta(days=7),

@@ -7,11 +7,13 @@ import base64
 import hashlib
 import json
 import uuid
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+import orjson
 from fastapi import Request
-from fastapi.responses import JSONResponse
+from starlette.responses import JSONResponse as StarletteJSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.problems import ApiProblem, problem
@@ -132,14 +134,23 @@ def page(items: list[dict[str, Any]], limit: int, key: Any,
     more = len(items) > limit
     items = items[:limit]
     next_cursor = encode_cursor(key(items[-1])) if more and items else None
-    return JSONResponse(jsonable({"items": items, "next_cursor": next_cursor}),
+    return JSONResponse({"items": items, "next_cursor": next_cursor},
                         headers=headers or {})
 
 
-def jsonable(value: Any) -> Any:
-    from fastapi.encoders import jsonable_encoder
+class JSONResponse(StarletteJSONResponse):
+    """JSON through orjson: read-model rows (UUIDs, datetimes, dates) serialize natively,
+    several times faster than FastAPI's generic encoder; Decimals become strings so no
+    digit of a budget or an hour count is lost."""
 
-    return jsonable_encoder(value)
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, default=_encode_other)
+
+
+def _encode_other(value: Any) -> str:
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
 
 
 class RequestGuard:

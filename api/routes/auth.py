@@ -6,16 +6,15 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import (
+    JSONResponse,
     command_response,
     context_of,
     current_user,
     idempotency_of,
     if_match_of,
-    jsonable,
     read_consistency,
     runtime_of,
     tokens_of,
@@ -90,7 +89,7 @@ def me(request: Request, caller: Caller) -> JSONResponse:
     body["organizations"] = [
         {"id": o[0], "name": o[1], "slug": o[2], "role": o[3]} for o in organizations
     ]
-    return JSONResponse(jsonable(body), headers={**headers, "ETag": f'"{row[6]}"'})
+    return JSONResponse(body, headers={**headers, "ETag": f'"{row[6]}"'})
 
 
 @router.patch("/me")

@@ -7,19 +7,19 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
 from psycopg import Connection
 from pydantic import Field
+from starlette.responses import Response
 
 from api.access import not_found, organization_role, visible_projects_sql
 from api.deps import (
+    JSONResponse,
     command_response,
     context_of,
     current_user,
     decode_cursor,
     idempotency_of,
     if_match_of,
-    jsonable,
     page,
     read_consistency,
     runtime_of,
@@ -72,7 +72,7 @@ class EditMessage(Strict):
 
 @router.post("/channels", status_code=201)
 def create_channel(organization_id: UUID, body: CreateChannel, request: Request,
-                   caller: Caller) -> JSONResponse:
+                   caller: Caller) -> Response:
     try:
         result = commands.create_channel(
             runtime_of(request).app, context_of(request, caller), organization_id,
@@ -229,7 +229,7 @@ def get_channel(organization_id: UUID, channel_id: UUID, request: Request,
         channel = _visible_channel(conn, organization_id, channel_id, caller)
         channel["members"] = _members_of(conn, [channel_id])[channel_id]
     channel["is_member"] = any(m["user_id"] == caller for m in channel["members"])
-    return JSONResponse(jsonable(channel),
+    return JSONResponse(channel,
                         headers={**headers, "ETag": f'"{channel["version"]}"'})
 
 

@@ -6,18 +6,17 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
 from pydantic import Field
 
 from api.access import not_found, organization_role
 from api.deps import (
+    JSONResponse,
     command_response,
     context_of,
     current_user,
     decode_cursor,
     idempotency_of,
     if_match_of,
-    jsonable,
     page,
     read_consistency,
     runtime_of,
@@ -72,7 +71,7 @@ def list_my_organizations(request: Request, caller: Caller) -> JSONResponse:
             "WHERE m.user_id = %s AND o.deleted_at IS NULL ORDER BY o.name, o.id", (caller,),
         ).fetchall()
     items = [{"id": r[0], "name": r[1], "slug": r[2], "role": r[3], "version": r[4]} for r in rows]
-    return JSONResponse(jsonable({"items": items}), headers=headers)
+    return JSONResponse({"items": items}, headers=headers)
 
 
 @router.get("/{organization_id}")
@@ -88,7 +87,7 @@ def get_organization(organization_id: UUID, request: Request, caller: Caller) ->
         raise not_found("organization", organization_id)
     keys = ("id", "name", "slug", "settings", "created_at", "updated_at", "version")
     body = {**dict(zip(keys, row, strict=True)), "my_role": role.value}
-    return JSONResponse(jsonable(body), headers={**headers, "ETag": f'"{row[6]}"'})
+    return JSONResponse(body, headers={**headers, "ETag": f'"{row[6]}"'})
 
 
 @router.patch("/{organization_id}")

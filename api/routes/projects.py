@@ -8,18 +8,17 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
 from pydantic import Field
 
 from api.access import not_found, organization_role, project_role
 from api.deps import (
+    JSONResponse,
     command_response,
     context_of,
     current_user,
     decode_cursor,
     idempotency_of,
     if_match_of,
-    jsonable,
     page,
     read_consistency,
     runtime_of,
@@ -166,7 +165,7 @@ def get_project(organization_id: UUID, project_id: UUID, request: Request,
         raise not_found("project", project_id)
     body = {**project_json(row), "my_role": role.value,
             "my_project_role": mine[0] if mine else None}
-    return JSONResponse(jsonable(body), headers={**headers, "ETag": f'"{body["version"]}"'})
+    return JSONResponse(body, headers={**headers, "ETag": f'"{body["version"]}"'})
 
 
 @router.patch("/{project_id}")

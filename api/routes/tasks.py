@@ -7,19 +7,18 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.responses import JSONResponse
 from psycopg.sql import SQL
 from pydantic import Field
 
 from api.access import not_found, project_role
 from api.deps import (
+    JSONResponse,
     command_response,
     context_of,
     current_user,
     decode_cursor,
     idempotency_of,
     if_match_of,
-    jsonable,
     page,
     read_consistency,
     runtime_of,
@@ -300,4 +299,4 @@ def get_task(organization_id: UUID, task_id: UUID, request: Request,
         "dependents": brief(dependents),
         "subtasks": brief(subtasks),
     }
-    return JSONResponse(jsonable(body), headers={**headers, "ETag": f'"{task["version"]}"'})
+    return JSONResponse(body, headers={**headers, "ETag": f'"{task["version"]}"'})

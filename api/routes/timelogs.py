@@ -8,18 +8,17 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
 from pydantic import Field
 
 from api.access import not_found, organization_role, project_role
 from api.deps import (
+    JSONResponse,
     command_response,
     context_of,
     current_user,
     decode_cursor,
     idempotency_of,
     if_match_of,
-    jsonable,
     page,
     read_consistency,
     runtime_of,
@@ -159,7 +158,7 @@ def project_time_totals(organization_id: UUID, project_id: UUID, request: Reques
     body = {"project_id": project_id,
             "hours": str(total[0] if total else Decimal("0.00")),
             "tasks": [{"task_id": t[0], "hours": str(t[1])} for t in tasks]}
-    return JSONResponse(jsonable(body), headers=headers)
+    return JSONResponse(body, headers=headers)
 
 
 @router.get("/time-totals/people/{user_id}")
@@ -189,7 +188,7 @@ def person_day_totals(
     days = [{"work_date": r[0], "hours": str(r[1])} for r in rows]
     body = {"user_id": user_id, "from": date_from, "to": date_to,
             "hours": str(sum((r[1] for r in rows), Decimal("0.00"))), "days": days}
-    return JSONResponse(jsonable(body), headers=headers)
+    return JSONResponse(body, headers=headers)
 
 
 def _may_see_person(role: Any, caller: UUID, person: UUID) -> None:

@@ -1,9 +1,10 @@
 """Runs read models: follows the log, applies batches, keeps positions, survives crashes.
 
-Each batch is one transaction that starts by locking the read model's tracking row
-(``SELECT ... FOR UPDATE``). Two workers for the same read model therefore take turns:
-the second waits, then sees the position the first committed and continues from it,
-so no event is applied twice and none is skipped.
+One dispatcher thread serves every read model of a process: on each wake-up each model
+reads the events of its own topics since its position. A read model's batch is one
+transaction that starts by locking its tracking row (``SELECT ... FOR UPDATE``) and checks the position is still the one the
+pass started from. Two workers for the same read model therefore take turns: no event
+is applied twice and none is skipped.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 from psycopg_pool import ConnectionPool
@@ -59,32 +62,87 @@ def drop_read_model(pool: ConnectionPool, model: ReadModel) -> None:
 
 def process_batch(app: Vistone, pool: ConnectionPool, model: ReadModel,
                   batch_size: int = BATCH_SIZE) -> int:
-    """Apply the next batch of events to ``model``; returns how many events were read."""
+    """Apply the next batch of events to one read model (rebuilds, tests); returns how
+    many events were read. Errors propagate."""
+    return process_pending(app, pool, [model], batch_size=batch_size)
+
+
+def process_pending(
+    app: Vistone,
+    pool: ConnectionPool,
+    models: list[ReadModel],
+    *,
+    batch_size: int = BATCH_SIZE,
+    on_error: Callable[[ReadModel, Exception], None] | None = None,
+) -> int:
+    """One pass for several read models: each reads the next events of its own topics
+    (so a model rebuilding or far behind never holds the others back), every event is
+    decoded once per pass, and the models with nothing to do move forward together in
+    one statement. Returns how many events were read (0 when all are at the head)."""
     head = app.recorder.max_notification_id() or 0
+    with pool.connection() as conn:
+        positions: dict[str, int] = dict(conn.execute(
+            "SELECT name, position FROM public.projection_tracking WHERE name = ANY(%s)",
+            ([m.name for m in models],),
+        ).fetchall())
+    decoded: dict[int, Any] = {}
+    idle: list[ReadModel] = []
+    read = 0
+    for model in models:
+        seen = positions.get(model.name, head)
+        if seen >= head:
+            continue
+        notifications = app.recorder.select_notifications(
+            start=seen + 1, limit=batch_size, stop=head, topics=model.topics
+        )
+        if not notifications:
+            idle.append(model)
+            continue
+        read += len(notifications)
+        for n in notifications:
+            if n.id not in decoded:
+                decoded[n.id] = app.mapper.to_domain_event(n)
+        # Events of other topics up to the head need no work: when the batch is not
+        # full, this model has seen everything up to the head.
+        end = notifications[-1].id if len(notifications) == batch_size else head
+        try:
+            _apply(pool, model, [decoded[n.id] for n in notifications], expected=seen,
+                   new_position=end)
+        except Exception as error:
+            if on_error is None:
+                raise
+            on_error(model, error)
+    if idle:
+        # The guard keeps a position that moved meanwhile (another worker, a rebuild).
+        with pool.connection() as conn:
+            conn.execute(
+                "UPDATE public.projection_tracking t SET position = %s, updated_at = now(), "
+                "last_error = NULL FROM unnest(%s::text[], %s::bigint[]) AS v(name, seen) "
+                "WHERE t.name = v.name AND t.position >= v.seen AND t.position < %s",
+                (head, [m.name for m in idle], [positions[m.name] for m in idle], head),
+            )
+    return read
+
+
+def _apply(pool: ConnectionPool, model: ReadModel, events: list[Any], *, expected: int,
+           new_position: int) -> None:
+    """Apply ``events`` and move the position in one transaction, only if the model is
+    still where this pass found it (the row lock makes concurrent workers take turns)."""
     with pool.connection() as conn, conn.transaction():
         row = conn.execute(
             "SELECT position FROM public.projection_tracking WHERE name = %s FOR UPDATE",
             (model.name,),
         ).fetchone()
-        assert row is not None, f"read model {model.name} has no tracking row"
-        position = row[0]
-        if position >= head:
-            return 0
-        notifications = app.recorder.select_notifications(
-            start=position + 1, limit=batch_size, stop=head, topics=model.topics
-        )
+        if row is None or row[0] != expected:
+            return  # another worker (or a rebuild) moved it; the next pass re-reads
         with conn.cursor() as cursor:
-            for notification in notifications:
-                model.apply(cursor, app.mapper.to_domain_event(notification))
-        # Events of other topics between here and the head need no work: when the
-        # batch is not full, the read model has seen everything up to the head.
-        new_position = notifications[-1].id if len(notifications) == batch_size else head
+            for event in events:
+                model.apply(cursor, event)
         conn.execute(
             "UPDATE public.projection_tracking SET position = %s, updated_at = now(), "
             "last_error = NULL WHERE name = %s",
             (new_position, model.name),
         )
-        return len(notifications)
 
 
 @dataclass
@@ -111,7 +169,10 @@ def projection_status(app: Vistone, pool: ConnectionPool) -> list[ProjectionStat
 
 
 class ProjectionRunner:
-    """Runs each read model in its own thread until stopped; woken by the log's NOTIFY."""
+    """Runs a set of read models in one dispatcher thread, woken by the log's NOTIFY.
+
+    A failing read model is retried with backoff while the others go on; its error is
+    kept in the tracking table for `vistone status`."""
 
     def __init__(self, app: Vistone, pool: ConnectionPool, read_models: list[ReadModel],
                  conninfo: str, poll_interval: float = 1.0) -> None:
@@ -121,60 +182,66 @@ class ProjectionRunner:
         self.conninfo = conninfo
         self.poll_interval = poll_interval
         self._stop = threading.Event()
-        self._wake = {m.name: threading.Event() for m in read_models}
+        self._wake = threading.Event()
+        self._retry_at: dict[str, float] = {}
+        self._backoff: dict[str, float] = {}
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
         ensure_schema(self.pool, self.read_models)
-        listener = threading.Thread(target=self._listen, name="projection-listener", daemon=True)
-        self._threads.append(listener)
-        for model in self.read_models:
-            self._threads.append(
-                threading.Thread(target=self._run, args=(model,), name=f"projection-{model.name}",
-                                 daemon=True)
-            )
+        self._threads = [
+            threading.Thread(target=self._listen, name="projection-listener", daemon=True),
+            threading.Thread(target=self._run, name="projection-dispatcher", daemon=True),
+        ]
         for thread in self._threads:
             thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
-        for event in self._wake.values():
-            event.set()
+        self._wake.set()
         for thread in self._threads:
             thread.join(timeout)
 
     def _listen(self) -> None:
-        """One LISTEN connection wakes every read model when the log grows."""
         channel = self.app.recorder.channel_name  # type: ignore[attr-defined]
         while not self._stop.is_set():
             try:
                 with psycopg.connect(self.conninfo, autocommit=True) as conn:
                     conn.execute(f'LISTEN "{channel}"')
+                    self._wake.set()  # catch up with what was appended while not listening
                     while not self._stop.is_set():
                         for _ in conn.notifies(timeout=0.5, stop_after=1):
-                            for event in self._wake.values():
-                                event.set()
+                            self._wake.set()
             except psycopg.Error:
                 log.exception("projection listener lost its connection; reconnecting")
                 self._stop.wait(1.0)
 
-    def _run(self, model: ReadModel) -> None:
-        wake = self._wake[model.name]
-        backoff = 0.1
+    def _run(self) -> None:
         while not self._stop.is_set():
+            self._wake.clear()
+            now = time.monotonic()
+            ready = [m for m in self.read_models if self._retry_at.get(m.name, 0.0) <= now]
             try:
-                wake.clear()
-                while process_batch(self.app, self.pool, model) and not self._stop.is_set():
-                    pass
-                backoff = 0.1
-                wake.wait(self.poll_interval)
-            except Exception as error:  # keep running: a poison event must not stop the rest
-                log.exception("read model %s failed; retrying", model.name)
-                self._record_error(model, error)
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, 30.0)
+                read = process_pending(self.app, self.pool, ready, on_error=self._failed)
+            except Exception:  # the log or the database is unreachable
+                log.exception("projection pass failed; retrying")
+                self._stop.wait(1.0)
+                continue
+            for model in ready:
+                if model.name not in self._retry_at:
+                    self._backoff.pop(model.name, None)
+            if read:
+                continue  # more may be waiting: keep going without sleeping
+            pending = [t - time.monotonic() for t in self._retry_at.values()]
+            self._wake.wait(max(0.01, min([self.poll_interval, *pending])))
+            self._retry_at = {n: t for n, t in self._retry_at.items()
+                              if t > time.monotonic()}
 
-    def _record_error(self, model: ReadModel, error: Exception) -> None:
+    def _failed(self, model: ReadModel, error: Exception) -> None:
+        log.error("read model %s failed: %s", model.name, error, exc_info=error)
+        delay = min(self._backoff.get(model.name, 0.05) * 2, 30.0)
+        self._backoff[model.name] = delay
+        self._retry_at[model.name] = time.monotonic() + delay
         try:
             with self.pool.connection() as conn:
                 conn.execute(

@@ -33,7 +33,11 @@ class Database:
             "POSTGRES_POOL_SIZE": str(pool_size),
             "POSTGRES_MAX_OVERFLOW": str(pool_size),
             "POSTGRES_CONN_MAX_AGE": "3600",
-            "POSTGRES_PRE_PING": "y",
+            # Recently used aggregates stay in memory; each load then only fetches the
+            # events appended since (fast-forward), so it stays correct with several
+            # processes writing.
+            "AGGREGATE_CACHE_MAXSIZE": "10000",
+            "AGGREGATE_CACHE_FASTFORWARD": "y",
             # Seconds a writer waits for the table lock that keeps the log gap-free.
             "POSTGRES_LOCK_TIMEOUT": "10",
         }

@@ -34,14 +34,21 @@ def project_role(conn: Connection[Any], organization_id: UUID, project_id: UUID,
     """The caller's organization role if the caller may see the project: Organizers and
     Managers see every project of their organization, others only their projects.
     Anything else answers 404 (never 403), like another tenant's data."""
-    role = organization_role(conn, organization_id, user_id)
+    # One round trip for both checks: this runs before every project-scoped query.
     row = conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM project.project_members pm "
-        "               WHERE pm.project_id = p.id AND pm.user_id = %s) "
-        "FROM project.projects p WHERE p.id = %s AND p.organization_id = %s",
-        (user_id, project_id, organization_id),
+        "SELECT m.role, EXISTS (SELECT 1 FROM project.projects p "
+        "                       WHERE p.id = %s AND p.organization_id = m.organization_id), "
+        "       EXISTS (SELECT 1 FROM project.project_members pm "
+        "               WHERE pm.project_id = %s AND pm.user_id = m.user_id) "
+        "FROM auth.organization_members m "
+        "JOIN auth.organizations o ON o.id = m.organization_id "
+        "WHERE m.organization_id = %s AND m.user_id = %s AND o.deleted_at IS NULL",
+        (project_id, project_id, organization_id, user_id),
     ).fetchone()
-    if row is None or (role not in SEES_ALL_PROJECTS and not row[0]):
+    if row is None:
+        raise not_found("organization", organization_id)
+    role, project_exists, is_member = Role(row[0]), row[1], row[2]
+    if not project_exists or (role not in SEES_ALL_PROJECTS and not is_member):
         raise not_found("project", project_id)
     return role
 

@@ -31,8 +31,10 @@ class Runtime:
     def open(cls, settings: Settings, *, read_models: list[ReadModel] | None = None) -> Runtime:
         database = open_database(settings.database_url, settings.data_dir)
         app = Vistone(env=database.eventsourcing_env(pool_size=settings.db_pool_size))
+        # Autocommit: a query is one round trip (no BEGIN/COMMIT around it); the
+        # projection runner opens explicit transactions where it needs them.
         pool = ConnectionPool(database.url, min_size=2, max_size=settings.db_pool_size * 2,
-                              open=True, name="vistone-read")
+                              kwargs={"autocommit": True}, open=True, name="vistone-read")
         runtime = cls(settings, database, app, pool,
                       read_models if read_models is not None else all_read_models())
         ensure_schema(pool, runtime.read_models)

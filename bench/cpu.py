@@ -22,13 +22,15 @@ def _stat(pid: int) -> tuple[int, float] | None:
     return int(fields[1]), (int(fields[11]) + int(fields[12])) / TICKS
 
 
-def _postgres_seconds(postmaster: int) -> float:
+def _family_seconds(parent: int) -> float:
+    """CPU seconds of a process and its direct children (PostgreSQL's backends, or
+    uvicorn's worker processes and the projection worker of `vistone serve --workers`)."""
     total = 0.0
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         stat = _stat(int(entry.name))
-        if stat is not None and (int(entry.name) == postmaster or stat[0] == postmaster):
+        if stat is not None and (int(entry.name) == parent or stat[0] == parent):
             total += stat[1]
     return total
 
@@ -62,14 +64,15 @@ class CpuMeter:
 
     def sample(self) -> CpuSample:
         times = os.times()
-        server = _stat(self.server_pid) if self.available and self.server_pid else None
+        server = _family_seconds(self.server_pid) if self.available and self.server_pid \
+            else 0.0
         worker = _stat(self.worker_pid) if self.available and self.worker_pid else None
         return CpuSample(
             wall=time.perf_counter(),
             client=times.user + times.system,
-            server=server[1] if server else 0.0,
+            server=server,
             worker=worker[1] if worker else 0.0,
-            postgres=_postgres_seconds(self.postmaster)
+            postgres=_family_seconds(self.postmaster)
             if self.available and self.postmaster else 0.0,
         )
 

@@ -49,6 +49,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--projections", choices=("in-process", "worker"), default="in-process",
                         help="run the read models in the server (default) or in a separate "
                         "`vistone worker` process")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="HTTP worker processes (`vistone serve --workers N`; with more "
+                        "than one the projections run in their own process)")
     parser.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
                         help="first wait up to this long for the 1-minute load average to "
                         "drop below 1 (other work on the machine skews every figure)")
@@ -233,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "platform": platform.platform()},
         "settings": {"clients": args.clients, "rate": args.rate, "quick": args.quick,
-                     "projections": args.projections,
+                     "projections": args.projections, "workers": args.workers,
                      "durations_s": phase},
     }
     database = open_database(None, data_dir)
@@ -249,7 +252,8 @@ def main(argv: list[str] | None = None) -> int:
         log("starting uvicorn (bench/server.py)")
         external = args.projections == "worker"
         server = ServerProcess(runtime.database.url, jwt_secret, data_dir / "server",
-                               {"VISTONE_PROJECTIONS": "external" if external else "in-process"})
+                               {"VISTONE_PROJECTIONS": "external" if external else "in-process"},
+                               workers=args.workers)
         server.wait_ready()
         if external:
             log("starting the projection worker (vistone worker)")

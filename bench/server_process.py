@@ -23,7 +23,8 @@ def free_port() -> int:
 class ServerProcess:
     def __init__(self, database_url: str, jwt_secret: str, data_dir: Path,
                  extra_env: dict[str, str] | None = None,
-                 command: list[str] | None = None, log_name: str = "server.log") -> None:
+                 command: list[str] | None = None, log_name: str = "server.log",
+                 workers: int = 1) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "DATABASE_URL": database_url, "VISTONE_JWT_SECRET": jwt_secret,
@@ -31,6 +32,10 @@ class ServerProcess:
         self._log_path = data_dir / log_name
         data_dir.mkdir(parents=True, exist_ok=True)
         self._log = open(self._log_path, "w")  # noqa: SIM115 - closed in stop()
+        if command is None and workers > 1:
+            # The production path: uvicorn worker processes plus one projection worker.
+            command = [sys.executable, "-m", "vistone.cli", "serve", "--no-demo",
+                       "--workers", str(workers), "--port", str(self.port)]
         self.process = subprocess.Popen(
             command or [sys.executable, "-m", "bench.server", "--port", str(self.port)],
             cwd=REPO_ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,

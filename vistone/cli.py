@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
+import subprocess
 import sys
 import threading
 from dataclasses import replace
@@ -25,6 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--no-projections", action="store_true",
                        help="do not run projections in this process (run `vistone worker`)")
+    serve.add_argument("--workers", type=int, default=1,
+                       help="HTTP worker processes; with more than one, the projections run "
+                       "in one extra `vistone worker` process")
     serve.add_argument("--no-demo", action="store_true",
                        help="do not load the demo organization into an empty database")
 
@@ -70,9 +75,27 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         else "DATABASE_URL"
     print(f"Vistone API on http://{args.host}:{args.port}  (OpenAPI docs: "
           f"http://{args.host}:{args.port}/docs; data: {where})", flush=True)
+    if args.workers <= 1:
+        try:
+            uvicorn.run(create_app(runtime), host=args.host, port=args.port, log_level="info")
+        finally:
+            runtime.close()
+        return 0
+    # Several processes: this one keeps the embedded server alive and hands its address
+    # to the children; one child runs the projections, uvicorn forks the HTTP workers.
+    os.environ["DATABASE_URL"] = runtime.database.url
+    os.environ["VISTONE_JWT_SECRET"] = settings.resolve_jwt_secret()
+    os.environ["VISTONE_PROJECTIONS"] = "external"
+    projector = None
+    if not args.no_projections:
+        projector = subprocess.Popen([sys.executable, "-m", "vistone.cli", "worker"])
     try:
-        uvicorn.run(create_app(runtime), host=args.host, port=args.port, log_level="info")
+        uvicorn.run("api.asgi:app", factory=True, workers=args.workers, host=args.host,
+                    port=args.port, log_level="info")
     finally:
+        if projector is not None:
+            projector.terminate()
+            projector.wait(10)
         runtime.close()
     return 0
 

@@ -8,11 +8,12 @@ import hashlib
 import json
 import uuid
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 import orjson
-from fastapi import Request
+from fastapi import Depends, Request
+from pydantic import BaseModel, ConfigDict
 from starlette.responses import JSONResponse as StarletteJSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -25,6 +26,12 @@ from vistone.runtime import Runtime
 from vistone.security import InvalidToken, TokenService
 
 POSITION_HEADER = "X-Min-Position"
+
+
+class Strict(BaseModel):
+    """Request bodies refuse unknown fields: a typo is a 422 naming it, not ignored."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -49,6 +56,10 @@ def current_user(request: Request) -> UUID:
     except InvalidToken as e:
         raise ApiProblem(401, "invalid-token", "Invalid or expired token", str(e),
                          headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}) from e
+
+
+# The authenticated caller's user id, for route signatures.
+Caller = Annotated[UUID, Depends(current_user)]
 
 
 def context_of(request: Request, actor_id: UUID | None) -> CommandContext:

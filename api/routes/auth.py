@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-from uuid import UUID
-
-from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Request
+from pydantic import Field
 
 from api.deps import (
+    Caller,
     JSONResponse,
+    Strict,
     command_response,
     context_of,
-    current_user,
     idempotency_of,
     if_match_of,
     read_consistency,
@@ -24,11 +22,7 @@ from vistone.commands import users
 
 router = APIRouter(prefix="/v1", tags=["auth"])
 
-Caller = Annotated[UUID, Depends(current_user)]
 
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class RegisterBody(Strict):

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from psycopg import Connection
 from pydantic import Field
 from starlette.responses import Response
 
 from api.access import not_found, organization_role, visible_projects_sql
 from api.deps import (
+    Caller,
     JSONResponse,
+    Strict,
     command_response,
     context_of,
-    current_user,
     decode_cursor,
     idempotency_of,
     if_match_of,
@@ -25,7 +26,6 @@ from api.deps import (
     runtime_of,
 )
 from api.problems import ApiProblem, problem
-from api.routes.auth import Strict
 from domain.channel import DirectChannelExists, parse_kind
 from domain.message import MAX_ATTACHMENTS, MAX_CONTENT_LENGTH
 from domain.roles import Role
@@ -33,7 +33,6 @@ from vistone.commands import channels as commands
 
 router = APIRouter(prefix="/v1/organizations/{organization_id}", tags=["channels"])
 
-Caller = Annotated[UUID, Depends(current_user)]
 CHANNEL_MODELS = ["organizations", "projects", "channels"]
 MESSAGE_MODELS = CHANNEL_MODELS + ["messages"]
 CHANNEL_COLUMNS = ("id", "organization_id", "kind", "name", "project_id", "team_id",

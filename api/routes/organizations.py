@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import Field
 
 from api.access import not_found, organization_role
 from api.deps import (
+    Caller,
     JSONResponse,
+    Strict,
     command_response,
     context_of,
-    current_user,
     decode_cursor,
     idempotency_of,
     if_match_of,
@@ -21,13 +22,11 @@ from api.deps import (
     read_consistency,
     runtime_of,
 )
-from api.routes.auth import Strict
 from domain.roles import parse_role
 from vistone.commands import organizations as commands
 
 router = APIRouter(prefix="/v1/organizations", tags=["organizations"])
 
-Caller = Annotated[UUID, Depends(current_user)]
 READ_MODELS = ["organizations"]
 
 

@@ -7,15 +7,16 @@ from decimal import Decimal
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import Field
 
 from api.access import not_found, organization_role, project_role
 from api.deps import (
+    Caller,
     JSONResponse,
+    Strict,
     command_response,
     context_of,
-    current_user,
     decode_cursor,
     idempotency_of,
     if_match_of,
@@ -24,14 +25,12 @@ from api.deps import (
     runtime_of,
 )
 from api.problems import ApiProblem
-from api.routes.auth import Strict
 from domain.project import ProjectRole, ProjectStatus, parse_enum
 from domain.roles import SEES_ALL_PROJECTS
 from vistone.commands import projects as commands
 
 router = APIRouter(prefix="/v1/organizations/{organization_id}/projects", tags=["projects"])
 
-Caller = Annotated[UUID, Depends(current_user)]
 READ_MODELS = ["organizations", "projects"]
 MAX_MONEY = Decimal("1e15")
 Money = Annotated[Decimal, Field(ge=0, le=MAX_MONEY, allow_inf_nan=False)]

@@ -6,16 +6,17 @@ from datetime import date, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from psycopg.sql import SQL
 from pydantic import Field
 
 from api.access import not_found, project_role
 from api.deps import (
+    Caller,
     JSONResponse,
+    Strict,
     command_response,
     context_of,
-    current_user,
     decode_cursor,
     idempotency_of,
     if_match_of,
@@ -24,7 +25,6 @@ from api.deps import (
     runtime_of,
 )
 from api.problems import ApiProblem
-from api.routes.auth import Strict
 from domain.project import parse_enum
 from domain.task import MAX_CHECKLIST_TEXT, MAX_DESCRIPTION, MAX_TITLE, TaskPriority, TaskStatus
 from vistone.app import CommandResult
@@ -32,7 +32,6 @@ from vistone.commands import tasks as commands
 
 router = APIRouter(prefix="/v1/organizations/{organization_id}", tags=["tasks"])
 
-Caller = Annotated[UUID, Depends(current_user)]
 ItemId = Annotated[str, Path(max_length=64)]
 READ_MODELS = ["organizations", "projects", "tasks"]
 

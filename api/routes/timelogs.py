@@ -7,15 +7,16 @@ from decimal import Decimal
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import Field
 
 from api.access import not_found, organization_role, project_role
 from api.deps import (
+    Caller,
     JSONResponse,
+    Strict,
     command_response,
     context_of,
-    current_user,
     decode_cursor,
     idempotency_of,
     if_match_of,
@@ -24,13 +25,11 @@ from api.deps import (
     runtime_of,
 )
 from api.problems import ApiProblem
-from api.routes.auth import Strict
 from domain.roles import SEES_ALL_PROJECTS
 from vistone.commands import timelogs as commands
 
 router = APIRouter(prefix="/v1/organizations/{organization_id}", tags=["time"])
 
-Caller = Annotated[UUID, Depends(current_user)]
 READ_MODELS = ["organizations", "projects", "timelogs"]
 MAX_DAYS_PER_QUERY = 366
 # Bounds only what pydantic parses; the domain names the real rule (0 < hours <= 24).

@@ -34,7 +34,7 @@ class ServerProcess:
         self._log = open(self._log_path, "w")  # noqa: SIM115 - closed in stop()
         if command is None and workers > 1:
             # The production path: uvicorn worker processes plus one projection worker.
-            command = [sys.executable, "-m", "vistone.cli", "serve", "--no-demo",
+            command = [sys.executable, "-m", "vistone.cli", "serve", "--no-demo", "--no-access-log",
                        "--workers", str(workers), "--port", str(self.port)]
         self.process = subprocess.Popen(
             command or [sys.executable, "-m", "bench.server", "--port", str(self.port)],

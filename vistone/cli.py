@@ -30,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--workers", type=int, default=1,
                        help="HTTP worker processes; with more than one, the projections run "
                        "in one extra `vistone worker` process")
+    serve.add_argument("--no-access-log", action="store_true",
+                       help="do not log every request (load tests)")
     serve.add_argument("--no-demo", action="store_true",
                        help="do not load the demo organization into an empty database")
 
@@ -77,7 +79,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
           f"http://{args.host}:{args.port}/docs; data: {where})", flush=True)
     if args.workers <= 1:
         try:
-            uvicorn.run(create_app(runtime), host=args.host, port=args.port, log_level="info")
+            uvicorn.run(create_app(runtime), host=args.host, port=args.port, log_level="info",
+                        access_log=not args.no_access_log)
         finally:
             runtime.close()
         return 0
@@ -91,7 +94,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         projector = subprocess.Popen([sys.executable, "-m", "vistone.cli", "worker"])
     try:
         uvicorn.run("api.asgi:app", factory=True, workers=args.workers, host=args.host,
-                    port=args.port, log_level="info")
+                    port=args.port, log_level="info", access_log=not args.no_access_log)
     finally:
         if projector is not None:
             projector.terminate()

@@ -6,7 +6,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Annotated, Any
 from uuid import UUID
@@ -26,6 +28,8 @@ from vistone.runtime import Runtime
 from vistone.security import InvalidToken, TokenService
 
 POSITION_HEADER = "X-Min-Position"
+# A JSON \u0000 escape whose backslash is not itself escaped.
+ESCAPED_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 
 class Strict(BaseModel):
@@ -81,7 +85,7 @@ def if_match_of(request: Request) -> int | None:
     if raw is None:
         return None
     value = raw.strip().removeprefix("W/").strip('"')
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):
         raise ApiProblem(400, "invalid-if-match", "Invalid If-Match",
                          'If-Match must be an ETag this API issued, such as "3"')
     return int(value)
@@ -113,7 +117,7 @@ def read_consistency(request: Request, read_models: list[str]) -> dict[str, str]
     raw = request.headers.get(POSITION_HEADER) or request.query_params.get("min_position")
     if raw is None:
         return {}
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):
         raise ApiProblem(400, "invalid-position", "Invalid log position",
                          f"{POSITION_HEADER} must be a non-negative integer")
     runtime = runtime_of(request)
@@ -137,6 +141,25 @@ def decode_cursor(cursor: str | None, size: int) -> list[Any] | None:
         raise ApiProblem(400, "invalid-cursor", "Invalid cursor",
                          "cursor must be a value returned as next_cursor")
     return values
+
+
+def text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError("not text")
+    return value
+
+
+def parse_cursor(cursor: str | None, *parsers: Callable[[Any], Any]) -> list[Any] | None:
+    """Decode a cursor and check each of its values with its parser (a forged cursor is a
+    400, never a database error)."""
+    values = decode_cursor(cursor, len(parsers))
+    if values is None:
+        return None
+    try:
+        return [parse(value) for parse, value in zip(parsers, values, strict=True)]
+    except (TypeError, ValueError, AttributeError):
+        raise ApiProblem(400, "invalid-cursor", "Invalid cursor",
+                         "cursor must be a value returned as next_cursor") from None
 
 
 def page(items: list[dict[str, Any]], limit: int, key: Any,
@@ -197,6 +220,13 @@ class RequestGuard:
             chunks.append(chunk)
             more = message.get("more_body", False)
         body = b"".join(chunks)
+        if b"%00" in scope.get("query_string", b"") or b"\x00" in body \
+                or ESCAPED_NUL.search(body):
+            # PostgreSQL text cannot hold NUL: refuse it at the door, whatever the field.
+            response = problem(422, "nul-character", "NUL character",
+                               "text must not contain NUL (\\u0000) characters")
+            await response(scope, receive, send)
+            return
         digest = hashlib.sha256()
         digest.update(scope["method"].encode() + b" " + scope["path"].encode() + b"\n" + body)
         state["fingerprint"] = digest.hexdigest()

@@ -97,11 +97,19 @@ class AlreadyExists(RuleViolation):
     code = "already-exists"
 
 
+def refuse_nul(value: str, field_name: str) -> str:
+    """PostgreSQL text cannot hold NUL: refused here, before it reaches the log, so no read
+    model can ever be stopped by an event it cannot store."""
+    if "\x00" in value:
+        raise InvalidValue(f"{field_name} must not contain NUL characters", field=field_name)
+    return value
+
+
 def require_text(value: str, field_name: str, *, max_length: int, min_length: int = 1) -> str:
     """Strip and bound a text field; names the field when it is wrong."""
     if not isinstance(value, str):
         raise InvalidValue(f"{field_name} must be text", field=field_name)
-    stripped = value.strip()
+    stripped = refuse_nul(value, field_name).strip()
     if len(stripped) < min_length:
         raise InvalidValue(f"{field_name} must not be empty", field=field_name)
     if len(stripped) > max_length:
@@ -120,4 +128,4 @@ def optional_text(value: str | None, field_name: str, *, max_length: int) -> str
         raise InvalidValue(
             f"{field_name} is longer than {max_length} characters", field=field_name
         )
-    return value
+    return refuse_nul(value, field_name)

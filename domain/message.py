@@ -17,7 +17,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.base import Forbidden, InvalidValue, RuleViolation
+from domain.base import Forbidden, InvalidValue, RuleViolation, refuse_nul
 
 MAX_CONTENT_LENGTH = 4000
 MAX_ATTACHMENTS = 10
@@ -44,7 +44,7 @@ class MessageDeleted(RuleViolation):
 def validate_content(content: str) -> str:
     if not isinstance(content, str):
         raise InvalidValue("content must be text", field="content")
-    if not content.strip():
+    if not refuse_nul(content, "content").strip():
         raise InvalidValue("content must not be empty", field="content")
     if len(content) > MAX_CONTENT_LENGTH:
         raise MessageTooLong(

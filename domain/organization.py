@@ -29,7 +29,10 @@ def validate_slug(slug: str) -> str:
 def validate_settings(settings: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(settings, dict):
         raise InvalidValue("settings must be an object", field="settings")
-    if len(json.dumps(settings)) > MAX_SETTINGS_BYTES:
+    encoded = json.dumps(settings)
+    if "\\u0000" in encoded:
+        raise InvalidValue("settings must not contain NUL characters", field="settings")
+    if len(encoded) > MAX_SETTINGS_BYTES:
         raise InvalidValue(f"settings exceed {MAX_SETTINGS_BYTES} bytes", field="settings")
     return settings
 

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.base import InvalidValue, optional_text, require_text
+from domain.base import InvalidValue, optional_text, refuse_nul, require_text
 
 EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 PHONE_PATTERN = re.compile(r"^\+?[0-9 ()-]{5,20}$")
@@ -18,7 +18,7 @@ def normalize_email(email: str) -> str:
     """Emails are unique case-insensitively: the claim key is the lower-cased form."""
     if not isinstance(email, str):
         raise InvalidValue("email must be text", field="email")
-    email = email.strip().lower()
+    email = refuse_nul(email, "email").strip().lower()
     if len(email) > 254 or not EMAIL_PATTERN.match(email):
         raise InvalidValue("email is not a valid address", field="email")
     return email

@@ -14,6 +14,7 @@ class Person:
     id: str
     email: str
     token: str
+    registered_at: int  # log position of the registration
 
     @property
     def headers(self) -> dict[str, str]:
@@ -25,9 +26,10 @@ def new_person(client: TestClient, name: str = "Person") -> Person:
     r = client.post("/v1/auth/register", json={"email": email, "name": name,
                                                 "password": "correct horse battery"})
     assert r.status_code == 201, r.text
+    position = r.json()["position"]
     r = client.post("/v1/auth/login", json={"email": email, "password": "correct horse battery"})
     assert r.status_code == 200, r.text
-    return Person(r.json()["user_id"], email, r.json()["access_token"])
+    return Person(r.json()["user_id"], email, r.json()["access_token"], position)
 
 
 def new_organization(client: TestClient, owner: Person) -> dict[str, Any]:

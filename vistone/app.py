@@ -141,7 +141,16 @@ class Vistone(Application[UUID]):
                 return prior
         for attempt in range(MAX_ATTEMPTS):
             uow = UnitOfWork(self)
-            target = decide(uow)
+            try:
+                target = decide(uow)
+            except DomainError:
+                # A retry overlapping its original may see the original's effect (the
+                # duplicate it would now refuse): answer what the original answered.
+                if idempotency is not None:
+                    prior = self._replay_idempotent(idempotency)
+                    if prior is not None:
+                        return prior
+                raise
             if if_match is not None:
                 loaded = uow.loaded_version(target.id)
                 if loaded is not None and loaded != if_match:

@@ -15,12 +15,13 @@ from api.deps import (
     Strict,
     command_response,
     context_of,
-    decode_cursor,
     idempotency_of,
     if_match_of,
     page,
+    parse_cursor,
     read_consistency,
     runtime_of,
+    text,
 )
 from domain.roles import parse_role
 from vistone.commands import organizations as commands
@@ -117,7 +118,7 @@ def list_members(
     cursor: str | None = Query(default=None, max_length=500),
 ) -> JSONResponse:
     headers = read_consistency(request, READ_MODELS + ["users"])
-    after = decode_cursor(cursor, 2)
+    after = parse_cursor(cursor, text, lambda v: str(UUID(v)))
     role_filter = parse_role(role).value if role else None
     with runtime_of(request).pool.connection() as conn:
         organization_role(conn, organization_id, caller)

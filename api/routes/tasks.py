@@ -213,7 +213,7 @@ def _task_cursor(cursor: str | None) -> tuple[datetime, UUID] | None:
     if values is None:
         return None
     try:
-        return datetime.fromisoformat(values[0]), UUID(values[1])
+        return datetime.fromisoformat(str(values[0])), UUID(str(values[1]))
     except (TypeError, ValueError):
         raise ApiProblem(400, "invalid-cursor", "Invalid cursor",
                          "cursor must be a value returned as next_cursor") from None

@@ -7,7 +7,7 @@ from tests.helpers import add_member, fresh, new_organization, new_person
 
 def test_register_login_and_me(client: TestClient) -> None:
     ann = new_person(client, "Ann")
-    r = client.get("/v1/me", headers={**ann.headers, "X-Min-Position": "1"})
+    r = client.get("/v1/me", headers={**ann.headers, **fresh(ann.registered_at)})
     assert r.status_code == 200
     assert r.json()["email"] == ann.email
     assert "password" not in r.text and "argon2" not in r.text

@@ -217,7 +217,12 @@ def test_dependencies_and_cycles(client: TestClient) -> None:
     other = new_project(client, team.ann, team.org)
     elsewhere = client.post(f"/v1/organizations/{team.org}/projects/{other}/tasks",
                             json={"title": "Elsewhere"}, headers=team.ann.headers).json()
-    assert depend(a, elsewhere).status_code == 422
+    # Bob cannot see the other project: its task is "not found" to him; Ann sees both
+    # projects and is told the rule instead.
+    assert depend(a, elsewhere).status_code == 404
+    r = client.post(team.task_url(a["id"], "/dependencies"),
+                    json={"depends_on_id": elsewhere["id"]}, headers=team.ann.headers)
+    assert r.status_code == 422
 
     r = depend(a, c)
     body = get_task(client, team, a, r.json()["position"]).json()

@@ -105,3 +105,35 @@ def test_same_edge_twice_at_once_is_stored_once(runtime: Runtime) -> None:
     succeeded, failures = race(runtime, ctx, org, [(a, b), (a, b)])
     assert succeeded == 1 and len(failures) == 1
     assert stored_edges(runtime, project) == {(str(a), str(b))}
+
+
+@pytest.mark.parametrize("round_", range(5))
+def test_overlapping_retries_with_one_idempotency_key_all_get_the_first_answer(
+    runtime: Runtime, round_: int
+) -> None:
+    """A retry that decides after its original committed would see the edge as a
+    duplicate; with the same Idempotency-Key it must answer what the original did."""
+    from vistone.recorder import IdempotencyKey
+
+    ctx, org = setup_organization(runtime)
+    _, (a, b) = new_tasks(runtime, ctx, org, 2)
+    assert ctx.actor_id is not None
+    key = IdempotencyKey(ctx.actor_id, f"edge-{round_}", "same-request")
+    barrier = threading.Barrier(6)
+    results: list[object] = [None] * 6
+
+    def add(i: int) -> None:
+        barrier.wait()
+        try:
+            results[i] = tasks.add_dependency(runtime.app, ctx, org, a, depends_on_id=b,
+                                              idempotency=key)
+        except BaseException as error:  # noqa: BLE001 - asserted below
+            results[i] = error
+
+    threads = [threading.Thread(target=add, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not [r for r in results if isinstance(r, BaseException)], results
+    assert len(set(results)) == 1

@@ -121,6 +121,7 @@ def remove_channel_member(
         channel = _channel(uow, organization_id, channel_id)
         if not channel.is_member(actor) and (channel.is_direct or role not in SEES_ALL_PROJECTS):
             raise NotFound(f"channel {channel_id} not found")
+        require(role, Permission.WRITE_WORK)  # a Client writes nothing, leaving included
         if user_id != actor and not channel.is_owner(actor) and role not in SEES_ALL_PROJECTS:
             raise Forbidden("only the channel's owner, an Organizer or a Manager can "
                             "remove someone else")
@@ -209,6 +210,11 @@ def _message(uow: UnitOfWork, ctx: CommandContext, organization_id: UUID,
     message = uow.find(Message, message_id)
     if message is None or message.organization_id != organization_id:
         raise NotFound(f"message {message_id} not found")
+    try:
+        # A sender who left the channel (or lost the project) no longer reaches it.
+        _readable_channel(uow, ctx, organization_id, message.channel_id)
+    except NotFound:
+        raise NotFound(f"message {message_id} not found") from None
     require(role, Permission.WRITE_WORK)
     return message
 

@@ -33,6 +33,17 @@ def _find_task(uow: UnitOfWork, ctx: CommandContext, task_id: UUID,
     return task
 
 
+def _related_task(uow: UnitOfWork, ctx: CommandContext, task_id: UUID, field: str) -> Task:
+    """A task named as parent or prerequisite. One of a project the actor cannot see is
+    "not found" (the domain's other-project rule would confirm it exists)."""
+    task = _find_task(uow, ctx, task_id, field)
+    try:
+        project_access(uow, ctx, task.project_id, Permission.READ)
+    except NotFound:
+        raise NotFound(f"task {task_id} not found", field=field) from None
+    return task
+
+
 def _writable_task(uow: UnitOfWork, ctx: CommandContext, task_id: UUID) -> tuple[Task, Project]:
     """The task and its project, if the actor may change the project's work."""
     task = _find_task(uow, ctx, task_id)
@@ -64,7 +75,7 @@ def create_task(
     def decide(uow: UnitOfWork) -> Task:
         project, _ = project_access(uow, ctx, project_id, Permission.WRITE_WORK)
         project.require_writable()
-        parent = _find_task(uow, ctx, parent_id, "parent_id") if parent_id else None
+        parent = _related_task(uow, ctx, parent_id, "parent_id") if parent_id else None
         task = uow.add(Task.create(
             id=task_id, project_id=project.id, organization_id=organization_id, title=title,
             creator_id=creator, meta=ctx.meta, description=description, priority=priority,
@@ -193,7 +204,7 @@ def add_dependency(
 
     def decide(uow: UnitOfWork) -> Task:
         task, _ = _writable_task(uow, ctx, task_id)
-        depends_on = _find_task(uow, ctx, depends_on_id, "depends_on_id")
+        depends_on = _related_task(uow, ctx, depends_on_id, "depends_on_id")
         _graph_of(uow, ctx, task.project_id).add_dependency(task, depends_on, ctx.meta)
         return task
 

@@ -10,6 +10,7 @@ under concurrent requests.
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable
@@ -30,6 +31,8 @@ from domain.task_dependencies import TaskDependencyGraph
 from vistone.recorder import IdempotencyKey, VistoneRecorder
 
 A = TypeVar("A", bound=Aggregate)
+
+log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 20
 
@@ -120,6 +123,14 @@ class Vistone(Application[UUID]):
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         transcoder.register(DateAsISO())  # due dates, time-log dates
+
+    def _take_snapshots(self, processing_event: Any) -> None:
+        # A snapshot only speeds up later loads, and the command's events are already
+        # committed when it is taken: a failure here must not turn a success into a 500.
+        try:
+            super()._take_snapshots(processing_event)
+        except Exception:
+            log.exception("taking a snapshot failed; the events are stored, loads replay them")
 
     @property
     def vistone_recorder(self) -> VistoneRecorder:

@@ -174,6 +174,7 @@ class Vistone(Application[UUID]):
             save_kwargs: dict[str, Any] = {}
             if idempotency is not None:
                 save_kwargs["idempotency"] = (idempotency, target.id, target.version)
+            new_events = [e for a in touched for e in a.pending_events]
             try:
                 recordings = self.save(*touched, **save_kwargs)
             except IntegrityError:
@@ -181,6 +182,12 @@ class Vistone(Application[UUID]):
                     prior = self._replay_idempotent(idempotency)
                     if prior is not None:
                         return prior
+                # The store retries a write whose connection broke; if the first try had
+                # committed, the retry collides with our own events: that is a success.
+                position = self.vistone_recorder.position_if_stored(
+                    [self.mapper.to_stored_event(e) for e in new_events])
+                if position is not None:
+                    return CommandResult(target.id, target.version, position)
                 # Someone appended to one of our aggregates first: decide again on
                 # fresh state, after a short randomized pause to spread the retries.
                 time.sleep(random.uniform(0, 0.002 * (attempt + 1)))

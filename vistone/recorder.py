@@ -72,6 +72,26 @@ class VistoneRecorder(PostgresApplicationRecorder):
             )
         return ids
 
+    def position_if_stored(self, events: Sequence[StoredEvent]) -> int | None:
+        """The log position of ``events`` if every one of them is stored exactly (same
+        aggregate, version and state, timestamps included), else None."""
+        if not events:
+            return None
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(
+                SQL(
+                    "SELECT e.state, e.notification_id FROM {} e"
+                    " JOIN unnest(%s::uuid[], %s::bigint[]) AS k(id, version)"
+                    " ON e.originator_id = k.id AND e.originator_version = k.version"
+                ).format(Identifier(self.datastore.schema, self.events_table_name)),
+                ([e.originator_id for e in events], [e.originator_version for e in events]),
+            )
+            rows = curs.fetchall()
+        stored_states = {bytes(row["state"]) for row in rows}
+        if len(rows) != len(events) or any(e.state not in stored_states for e in events):
+            return None
+        return max(row["notification_id"] for row in rows)
+
     def find_idempotent(self, key: IdempotencyKey) -> IdempotentOutcome | None:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(

@@ -9,6 +9,7 @@ import json
 import re
 import uuid
 from collections.abc import Callable
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 from uuid import UUID
@@ -147,6 +148,18 @@ def text(value: Any) -> str:
     if not isinstance(value, str):
         raise TypeError("not text")
     return value
+
+
+def as_uuid(value: Any) -> UUID:
+    return UUID(str(value))
+
+
+def as_datetime(value: Any) -> datetime:
+    return datetime.fromisoformat(str(value))
+
+
+def as_date(value: Any) -> date:
+    return date.fromisoformat(str(value))
 
 
 def parse_cursor(cursor: str | None, *parsers: Callable[[Any], Any]) -> list[Any] | None:

@@ -286,10 +286,6 @@ class ProjectionRunner:
         except psycopg.Error:
             log.exception("could not record the error of %s", model.name)
 
-    def wait_until(self, position: int, timeout: float = 10.0) -> bool:
-        """Block until every read model has reached ``position`` (tests, benchmarks)."""
-        return wait_for_position(self.pool, [m.name for m in self.read_models], position, timeout)
-
 
 def wait_for_position(pool: ConnectionPool, names: list[str], position: int,
                       timeout: float) -> bool:

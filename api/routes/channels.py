@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -16,16 +15,18 @@ from api.deps import (
     Caller,
     JSONResponse,
     Strict,
+    as_datetime,
+    as_uuid,
     command_response,
     context_of,
-    decode_cursor,
     idempotency_of,
     if_match_of,
     page,
+    parse_cursor,
     read_consistency,
     runtime_of,
 )
-from api.problems import ApiProblem, problem
+from api.problems import problem
 from domain.channel import DirectChannelExists, parse_kind
 from domain.message import MAX_ATTACHMENTS, MAX_CONTENT_LENGTH
 from domain.roles import Role
@@ -154,14 +155,6 @@ def _visible_channels_sql(role: Role) -> str:
             f"OR (c.kind = 'project' AND {projects}))")
 
 
-def _keyset(after: list[Any] | None) -> tuple[datetime | None, UUID | None]:
-    if after is None:
-        return None, None
-    try:
-        return datetime.fromisoformat(str(after[0])), UUID(str(after[1]))
-    except ValueError:
-        raise ApiProblem(400, "invalid-cursor", "Invalid cursor",
-                         "cursor must be a value returned as next_cursor") from None
 
 
 def _members_of(conn: Connection[Any], channel_ids: list[UUID]) -> dict[UUID, list[dict]]:
@@ -185,7 +178,7 @@ def list_channels(
 ) -> JSONResponse:
     headers = read_consistency(request, CHANNEL_MODELS)
     kind_filter = parse_kind(kind).value if kind else None
-    after_at, after_id = _keyset(decode_cursor(cursor, 2))
+    after_at, after_id = parse_cursor(cursor, as_datetime, as_uuid) or (None, None)
     with runtime_of(request).pool.connection() as conn:
         role = organization_role(conn, organization_id, caller)
         rows = conn.execute(
@@ -245,7 +238,7 @@ def list_messages(
     """Newest first. Only the channel's members read it (and, for a project channel,
     only while they can see the project); anyone else gets 404."""
     headers = read_consistency(request, MESSAGE_MODELS)
-    before_at, before_id = _keyset(decode_cursor(cursor, 2))
+    before_at, before_id = parse_cursor(cursor, as_datetime, as_uuid) or (None, None)
     with runtime_of(request).pool.connection() as conn:
         _visible_channel(conn, organization_id, channel_id, caller)
         is_member = conn.execute(

@@ -13,6 +13,7 @@ from api.deps import (
     Caller,
     JSONResponse,
     Strict,
+    as_uuid,
     command_response,
     context_of,
     idempotency_of,
@@ -118,7 +119,7 @@ def list_members(
     cursor: str | None = Query(default=None, max_length=500),
 ) -> JSONResponse:
     headers = read_consistency(request, READ_MODELS + ["users"])
-    after = parse_cursor(cursor, text, lambda v: str(UUID(v)))
+    after = parse_cursor(cursor, text, lambda v: str(as_uuid(v)))
     role_filter = parse_role(role).value if role else None
     with runtime_of(request).pool.connection() as conn:
         organization_role(conn, organization_id, caller)

@@ -15,16 +15,17 @@ from api.deps import (
     Caller,
     JSONResponse,
     Strict,
+    as_uuid,
     command_response,
     context_of,
-    decode_cursor,
     idempotency_of,
     if_match_of,
     page,
+    parse_cursor,
     read_consistency,
     runtime_of,
+    text,
 )
-from api.problems import ApiProblem
 from domain.project import ProjectRole, ProjectStatus, parse_enum
 from domain.roles import SEES_ALL_PROJECTS
 from vistone.commands import projects as commands
@@ -106,9 +107,8 @@ def list_projects(
     cursor: str | None = Query(default=None, max_length=1000),
 ) -> JSONResponse:
     headers = read_consistency(request, READ_MODELS)
-    after = decode_cursor(cursor, 2)
     status_filter = parse_enum(ProjectStatus, status, "status").value if status else None
-    after_name, after_id = _cursor_key(after)
+    after_name, after_id = parse_cursor(cursor, text, as_uuid) or (None, None)
     columns = ", ".join(f"p.{c}" for c in PROJECT_COLUMNS)
     with runtime_of(request).pool.connection() as conn:
         role = organization_role(conn, organization_id, caller)
@@ -133,17 +133,6 @@ def list_projects(
     return page(items, limit, lambda i: [i["name"], str(i["id"])], headers)
 
 
-def _cursor_key(after: list[Any] | None) -> tuple[str | None, UUID | None]:
-    """(name, id) of the last row of the previous page; a forged cursor is a 400."""
-    if after is None:
-        return None, None
-    try:
-        if not isinstance(after[0], str):
-            raise ValueError("name is not text")
-        return after[0], UUID(str(after[1]))
-    except ValueError:
-        raise ApiProblem(400, "invalid-cursor", "Invalid cursor",
-                         "cursor must be a value returned as next_cursor") from None
 
 
 @router.get("/{project_id}")
@@ -206,7 +195,7 @@ def list_project_members(
     cursor: str | None = Query(default=None, max_length=1000),
 ) -> JSONResponse:
     headers = read_consistency(request, READ_MODELS + ["users"])
-    after_name, after_id = _cursor_key(decode_cursor(cursor, 2))
+    after_name, after_id = parse_cursor(cursor, text, as_uuid) or (None, None)
     with runtime_of(request).pool.connection() as conn:
         project_role(conn, organization_id, project_id, caller)
         rows = conn.execute(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -15,12 +15,14 @@ from api.deps import (
     Caller,
     JSONResponse,
     Strict,
+    as_datetime,
+    as_uuid,
     command_response,
     context_of,
-    decode_cursor,
     idempotency_of,
     if_match_of,
     page,
+    parse_cursor,
     read_consistency,
     runtime_of,
 )
@@ -208,15 +210,6 @@ def remove_dependency(organization_id: UUID, task_id: UUID, depends_on_id: UUID,
 
 
 # --- queries --------------------------------------------------------------
-def _task_cursor(cursor: str | None) -> tuple[datetime, UUID] | None:
-    values = decode_cursor(cursor, 2)
-    if values is None:
-        return None
-    try:
-        return datetime.fromisoformat(str(values[0])), UUID(str(values[1]))
-    except (TypeError, ValueError):
-        raise ApiProblem(400, "invalid-cursor", "Invalid cursor",
-                         "cursor must be a value returned as next_cursor") from None
 
 
 @router.get("/projects/{project_id}/tasks")
@@ -229,7 +222,7 @@ def list_tasks(
     cursor: str | None = Query(default=None, max_length=500),
 ) -> JSONResponse:
     headers = read_consistency(request, READ_MODELS)
-    after = _task_cursor(cursor)
+    after = parse_cursor(cursor, as_datetime, as_uuid)
     # Conditions are added only when used, so each filter combination gets a plan
     # that walks the matching (project_id, ..., created_at, id) index.
     conditions = [SQL("project_id = %s"), SQL("organization_id = %s")]

@@ -15,12 +15,14 @@ from api.deps import (
     Caller,
     JSONResponse,
     Strict,
+    as_date,
+    as_uuid,
     command_response,
     context_of,
-    decode_cursor,
     idempotency_of,
     if_match_of,
     page,
+    parse_cursor,
     read_consistency,
     runtime_of,
 )
@@ -114,7 +116,7 @@ def list_time_logs(
     """One person's logs (the caller's unless ``user_id`` says otherwise; only
     Organizers and Managers may look at someone else's), newest date first."""
     headers = read_consistency(request, READ_MODELS)
-    after = _log_cursor(decode_cursor(cursor, 2))
+    after = parse_cursor(cursor, as_date, as_uuid)
     person = user_id or caller
     _check_range(date_from, date_to, max_days=None)
     with runtime_of(request).pool.connection() as conn:
@@ -202,13 +204,3 @@ def _check_range(date_from: date | None, date_to: date | None, *, max_days: int 
             raise invalid("to", "must not be before from")
         if max_days is not None and (date_to - date_from).days + 1 > max_days:
             raise invalid("to", f"the range may span at most {max_days} days")
-
-
-def _log_cursor(after: list[Any] | None) -> tuple[date, UUID] | None:
-    if after is None:
-        return None
-    try:
-        return date.fromisoformat(str(after[0])), UUID(str(after[1]))
-    except ValueError:
-        raise ApiProblem(400, "invalid-cursor", "Invalid cursor",
-                         "cursor must be a value returned as next_cursor") from None

@@ -306,3 +306,10 @@ def wait_for_position(pool: ConnectionPool, names: list[str], position: int,
             return False
         time.sleep(delay)
         delay = min(delay * 2, 0.05)
+
+
+def catch_up(app: Vistone, pool: ConnectionPool, models: list[ReadModel]) -> None:
+    """Bring ``models`` to the log's head in this thread; the first error propagates
+    (tests, the contract test of every consumer)."""
+    while process_pending(app, pool, models):
+        pass

@@ -133,8 +133,9 @@ def paced_lag(base_url: str, send: Callable[[httpx.Client, int], httpx.Response]
         with psycopg.connect(database_url, autocommit=True) as conn:
             wait_until: float | None = None
             while True:
-                row = conn.execute("SELECT position FROM public.projection_tracking "
-                                   "WHERE name = %s", (read_model,)).fetchone()
+                row = conn.execute("SELECT position FROM public.read_model_versions "
+                                   "WHERE name = %s AND state = 'active'",
+                                   (read_model,)).fetchone()
                 seen_at = time.perf_counter()
                 if row is not None:
                     pending.resolve(int(row[0]), seen_at)

@@ -10,6 +10,8 @@ dropping a read model and replaying the log rebuilds exactly the same rows.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -17,15 +19,6 @@ from eventsourcing.utils import get_topic
 from psycopg import Cursor
 
 Handler = Callable[[Any, Cursor[Any], Any], None]
-
-TRACKING_DDL = """
-CREATE TABLE IF NOT EXISTS public.projection_tracking (
-    name text PRIMARY KEY,
-    position bigint NOT NULL DEFAULT 0,
-    updated_at timestamptz NOT NULL DEFAULT now(),
-    last_error text
-)
-"""
 
 
 def handles(*event_classes: type) -> Callable[[Handler], Handler]:
@@ -39,11 +32,24 @@ def handles(*event_classes: type) -> Callable[[Handler], Handler]:
 
 
 class ReadModel:
+    """A read model: its tables, its handlers, and the version they make together.
+
+    The DDL and the handlers use unqualified table names: each version is built in a
+    PostgreSQL schema of its own (``search_path`` points there while it is applied), and
+    queries read it through views named ``<schema>.<table>`` that are switched over in one
+    transaction when a new version is complete (see projections/versions.py).
+    """
+
     name: ClassVar[str]
-    # Statements that create the read model's schema and tables (idempotent).
+    # The PostgreSQL schema where queries see the tables (auth, project, ...).
+    schema: ClassVar[str]
+    # Statements that create the version's tables and indexes (unqualified names).
     ddl: ClassVar[tuple[str, ...]]
-    # Qualified table names, dropped by a rebuild.
+    # The tables queries may read (unqualified), each shown as the view schema.table.
     tables: ClassVar[tuple[str, ...]]
+    # Bump when the handlers change what they write with the same DDL: a new version is
+    # then built beside the current one. (A DDL change does that by itself.)
+    revision: ClassVar[int] = 1
     _handlers: ClassVar[dict[type, Handler]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -57,6 +63,13 @@ class ReadModel:
     @property
     def topics(self) -> tuple[str, ...]:
         return tuple(sorted(get_topic(cls) for cls in self._handlers))
+
+    @property
+    def digest(self) -> str:
+        """The version of this read model: a digest of everything that decides its rows."""
+        material = json.dumps([self.name, self.schema, self.revision, list(self.ddl),
+                               list(self.tables), list(self.topics)])
+        return hashlib.sha256(material.encode()).hexdigest()[:16]
 
     def apply(self, cursor: Cursor[Any], event: Any) -> None:
         handler = self._handlers.get(type(event))

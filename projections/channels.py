@@ -12,9 +12,9 @@ from projections.base import ReadModel, handles
 
 class ChannelsReadModel(ReadModel):
     name = "channels"
+    schema = "communication"
     ddl = (
-        "CREATE SCHEMA IF NOT EXISTS communication",
-        """CREATE TABLE IF NOT EXISTS communication.channels (
+        """CREATE TABLE channels (
             id uuid PRIMARY KEY,
             organization_id uuid NOT NULL,
             kind text NOT NULL,
@@ -26,24 +26,24 @@ class ChannelsReadModel(ReadModel):
             updated_at timestamptz NOT NULL,
             version bigint NOT NULL
         )""",
-        "CREATE INDEX IF NOT EXISTS channels_organization "
-        "ON communication.channels (organization_id, created_at, id)",
-        "CREATE INDEX IF NOT EXISTS channels_project ON communication.channels (project_id)",
-        """CREATE TABLE IF NOT EXISTS communication.channel_members (
+        "CREATE INDEX channels_organization "
+        "ON channels (organization_id, created_at, id)",
+        "CREATE INDEX channels_project ON channels (project_id)",
+        """CREATE TABLE channel_members (
             channel_id uuid NOT NULL,
             user_id uuid NOT NULL,
             role text NOT NULL,
             joined_at timestamptz NOT NULL,
             PRIMARY KEY (channel_id, user_id)
         )""",
-        "CREATE INDEX IF NOT EXISTS channel_members_user "
-        "ON communication.channel_members (user_id)",
+        "CREATE INDEX channel_members_user "
+        "ON channel_members (user_id)",
     )
-    tables = ("communication.channels", "communication.channel_members")
+    tables = ("channels", "channel_members")
 
     def _touch(self, cur: Cursor[Any], e: Any) -> None:
         cur.execute(
-            "UPDATE communication.channels SET updated_at = %s, version = %s WHERE id = %s",
+            "UPDATE channels SET updated_at = %s, version = %s WHERE id = %s",
             (e.timestamp, e.originator_version, e.originator_id),
         )
 
@@ -51,7 +51,7 @@ class ChannelsReadModel(ReadModel):
     def _created(self, cur: Cursor[Any], e: Any) -> None:
         actor = (e.meta or {}).get("actor_id")
         cur.execute(
-            "INSERT INTO communication.channels (id, organization_id, kind, name, project_id, "
+            "INSERT INTO channels (id, organization_id, kind, name, project_id, "
             "team_id, created_by, created_at, updated_at, version) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (e.originator_id, e.organization_id, e.kind, e.name, e.project_id, e.team_id,
@@ -59,14 +59,14 @@ class ChannelsReadModel(ReadModel):
         )
         for user_id, role in sorted(e.members.items()):
             cur.execute(
-                "INSERT INTO communication.channel_members VALUES (%s, %s, %s, %s)",
+                "INSERT INTO channel_members VALUES (%s, %s, %s, %s)",
                 (e.originator_id, user_id, role, e.timestamp),
             )
 
     @handles(Channel.MemberJoined)
     def _joined(self, cur: Cursor[Any], e: Any) -> None:
         cur.execute(
-            "INSERT INTO communication.channel_members VALUES (%s, %s, %s, %s)",
+            "INSERT INTO channel_members VALUES (%s, %s, %s, %s)",
             (e.originator_id, e.user_id, e.role, e.timestamp),
         )
         self._touch(cur, e)
@@ -74,7 +74,7 @@ class ChannelsReadModel(ReadModel):
     @handles(Channel.MemberLeft)
     def _left(self, cur: Cursor[Any], e: Any) -> None:
         cur.execute(
-            "DELETE FROM communication.channel_members WHERE channel_id = %s AND user_id = %s",
+            "DELETE FROM channel_members WHERE channel_id = %s AND user_id = %s",
             (e.originator_id, e.user_id),
         )
         self._touch(cur, e)

@@ -14,9 +14,9 @@ from projections.base import ReadModel, handles
 
 class MessagesReadModel(ReadModel):
     name = "messages"
+    schema = "communication"
     ddl = (
-        "CREATE SCHEMA IF NOT EXISTS communication",
-        """CREATE TABLE IF NOT EXISTS communication.messages (
+        """CREATE TABLE messages (
             id uuid PRIMARY KEY,
             channel_id uuid NOT NULL,
             organization_id uuid NOT NULL,
@@ -27,16 +27,16 @@ class MessagesReadModel(ReadModel):
             deleted_at timestamptz,
             version bigint NOT NULL
         )""",
-        "CREATE INDEX IF NOT EXISTS messages_channel_newest "
-        "ON communication.messages (channel_id, created_at DESC, id DESC)",
-        """CREATE TABLE IF NOT EXISTS communication.message_mentions (
+        "CREATE INDEX messages_channel_newest "
+        "ON messages (channel_id, created_at DESC, id DESC)",
+        """CREATE TABLE message_mentions (
             message_id uuid NOT NULL,
             user_id uuid NOT NULL,
             PRIMARY KEY (message_id, user_id)
         )""",
-        "CREATE INDEX IF NOT EXISTS message_mentions_user "
-        "ON communication.message_mentions (user_id)",
-        """CREATE TABLE IF NOT EXISTS communication.message_attachments (
+        "CREATE INDEX message_mentions_user "
+        "ON message_mentions (user_id)",
+        """CREATE TABLE message_attachments (
             message_id uuid NOT NULL,
             position integer NOT NULL,
             url text NOT NULL,
@@ -44,25 +44,25 @@ class MessagesReadModel(ReadModel):
             PRIMARY KEY (message_id, position)
         )""",
     )
-    tables = ("communication.messages", "communication.message_mentions",
-              "communication.message_attachments")
+    tables = ("messages", "message_mentions",
+              "message_attachments")
 
     @handles(Message.Posted)
     def _posted(self, cur: Cursor[Any], e: Any) -> None:
         cur.execute(
-            "INSERT INTO communication.messages (id, channel_id, organization_id, sender_id, "
+            "INSERT INTO messages (id, channel_id, organization_id, sender_id, "
             "content, created_at, version) VALUES (%s, %s, %s, %s, %s, %s, %s)",
             (e.originator_id, e.channel_id, e.organization_id, e.sender_id, e.content,
              e.timestamp, e.originator_version),
         )
         if e.mentions:
             cur.executemany(
-                "INSERT INTO communication.message_mentions VALUES (%s, %s)",
+                "INSERT INTO message_mentions VALUES (%s, %s)",
                 [(e.originator_id, user_id) for user_id in e.mentions],
             )
         if e.attachments:
             cur.executemany(
-                "INSERT INTO communication.message_attachments VALUES (%s, %s, %s, %s)",
+                "INSERT INTO message_attachments VALUES (%s, %s, %s, %s)",
                 [(e.originator_id, i, a["url"], a["file_type"])
                  for i, a in enumerate(e.attachments)],
             )
@@ -70,7 +70,7 @@ class MessagesReadModel(ReadModel):
     @handles(Message.Edited)
     def _edited(self, cur: Cursor[Any], e: Any) -> None:
         cur.execute(
-            "UPDATE communication.messages SET content = %s, edited_at = %s, version = %s "
+            "UPDATE messages SET content = %s, edited_at = %s, version = %s "
             "WHERE id = %s",
             (e.content, e.timestamp, e.originator_version, e.originator_id),
         )
@@ -78,11 +78,11 @@ class MessagesReadModel(ReadModel):
     @handles(Message.Deleted)
     def _deleted(self, cur: Cursor[Any], e: Any) -> None:
         cur.execute(
-            "UPDATE communication.messages SET content = NULL, deleted_at = %s, version = %s "
+            "UPDATE messages SET content = NULL, deleted_at = %s, version = %s "
             "WHERE id = %s",
             (e.timestamp, e.originator_version, e.originator_id),
         )
-        cur.execute("DELETE FROM communication.message_attachments WHERE message_id = %s",
+        cur.execute("DELETE FROM message_attachments WHERE message_id = %s",
                     (e.originator_id,))
-        cur.execute("DELETE FROM communication.message_mentions WHERE message_id = %s",
+        cur.execute("DELETE FROM message_mentions WHERE message_id = %s",
                     (e.originator_id,))

@@ -14,9 +14,9 @@ from projections.base import ReadModel, handles
 
 class OrganizationsReadModel(ReadModel):
     name = "organizations"
+    schema = "auth"
     ddl = (
-        "CREATE SCHEMA IF NOT EXISTS auth",
-        """CREATE TABLE IF NOT EXISTS auth.organizations (
+        """CREATE TABLE organizations (
             id uuid PRIMARY KEY,
             name text NOT NULL,
             slug text NOT NULL,
@@ -26,7 +26,7 @@ class OrganizationsReadModel(ReadModel):
             deleted_at timestamptz,
             version bigint NOT NULL
         )""",
-        """CREATE TABLE IF NOT EXISTS auth.organization_members (
+        """CREATE TABLE organization_members (
             organization_id uuid NOT NULL,
             user_id uuid NOT NULL,
             role text NOT NULL,
@@ -34,14 +34,14 @@ class OrganizationsReadModel(ReadModel):
             updated_at timestamptz NOT NULL,
             PRIMARY KEY (organization_id, user_id)
         )""",
-        "CREATE INDEX IF NOT EXISTS organization_members_user "
-        "ON auth.organization_members (user_id)",
+        "CREATE INDEX organization_members_user "
+        "ON organization_members (user_id)",
     )
-    tables = ("auth.organizations", "auth.organization_members")
+    tables = ("organizations", "organization_members")
 
     def _touch(self, cur: Cursor[Any], e: Any, assignments: str = "", params: tuple = ()) -> None:
         cur.execute(
-            f"UPDATE auth.organizations SET {assignments}updated_at = %s, version = %s "
+            f"UPDATE organizations SET {assignments}updated_at = %s, version = %s "
             "WHERE id = %s",
             (*params, e.timestamp, e.originator_version, e.originator_id),
         )
@@ -49,12 +49,12 @@ class OrganizationsReadModel(ReadModel):
     @handles(Organization.Created)
     def _created(self, cur: Cursor[Any], e: Any) -> None:
         cur.execute(
-            "INSERT INTO auth.organizations (id, name, slug, created_at, updated_at, version) "
+            "INSERT INTO organizations (id, name, slug, created_at, updated_at, version) "
             "VALUES (%s, %s, %s, %s, %s, %s)",
             (e.originator_id, e.name, e.slug, e.timestamp, e.timestamp, e.originator_version),
         )
         cur.execute(
-            "INSERT INTO auth.organization_members VALUES (%s, %s, %s, %s, %s)",
+            "INSERT INTO organization_members VALUES (%s, %s, %s, %s, %s)",
             (e.originator_id, e.founder_id, Role.ORGANIZER.value, e.timestamp, e.timestamp),
         )
 
@@ -77,7 +77,7 @@ class OrganizationsReadModel(ReadModel):
     @handles(Organization.MemberAdded)
     def _member_added(self, cur: Cursor[Any], e: Any) -> None:
         cur.execute(
-            "INSERT INTO auth.organization_members VALUES (%s, %s, %s, %s, %s)",
+            "INSERT INTO organization_members VALUES (%s, %s, %s, %s, %s)",
             (e.originator_id, e.user_id, e.role, e.timestamp, e.timestamp),
         )
         self._touch(cur, e)
@@ -85,7 +85,7 @@ class OrganizationsReadModel(ReadModel):
     @handles(Organization.RoleChanged)
     def _role_changed(self, cur: Cursor[Any], e: Any) -> None:
         cur.execute(
-            "UPDATE auth.organization_members SET role = %s, updated_at = %s "
+            "UPDATE organization_members SET role = %s, updated_at = %s "
             "WHERE organization_id = %s AND user_id = %s",
             (e.role, e.timestamp, e.originator_id, e.user_id),
         )
@@ -94,7 +94,7 @@ class OrganizationsReadModel(ReadModel):
     @handles(Organization.MemberRemoved)
     def _member_removed(self, cur: Cursor[Any], e: Any) -> None:
         cur.execute(
-            "DELETE FROM auth.organization_members WHERE organization_id = %s AND user_id = %s",
+            "DELETE FROM organization_members WHERE organization_id = %s AND user_id = %s",
             (e.originator_id, e.user_id),
         )
         self._touch(cur, e)

@@ -17,9 +17,9 @@ UPDATABLE_COLUMNS = frozenset({"name", "description", "client_id", "start_date",
 
 class ProjectsReadModel(ReadModel):
     name = "projects"
+    schema = "project"
     ddl = (
-        "CREATE SCHEMA IF NOT EXISTS project",
-        """CREATE TABLE IF NOT EXISTS project.projects (
+        """CREATE TABLE projects (
             id uuid PRIMARY KEY,
             organization_id uuid NOT NULL,
             name text NOT NULL,
@@ -28,17 +28,17 @@ class ProjectsReadModel(ReadModel):
             status text NOT NULL,
             start_date date,
             end_date date,
-            budget numeric,
-            spent_budget numeric NOT NULL DEFAULT 0,
+            budget numeric(17,2),
+            spent_budget numeric(17,2) NOT NULL DEFAULT 0,
             progress integer NOT NULL DEFAULT 0,
             archived boolean NOT NULL DEFAULT false,
             created_at timestamptz NOT NULL,
             updated_at timestamptz NOT NULL,
             version bigint NOT NULL
         )""",
-        "CREATE INDEX IF NOT EXISTS projects_organization_name "
-        "ON project.projects (organization_id, archived, name, id)",
-        """CREATE TABLE IF NOT EXISTS project.project_members (
+        "CREATE INDEX projects_organization_name "
+        "ON projects (organization_id, archived, name, id)",
+        """CREATE TABLE project_members (
             project_id uuid NOT NULL,
             user_id uuid NOT NULL,
             role text NOT NULL,
@@ -46,14 +46,14 @@ class ProjectsReadModel(ReadModel):
             updated_at timestamptz NOT NULL,
             PRIMARY KEY (project_id, user_id)
         )""",
-        "CREATE INDEX IF NOT EXISTS project_members_user ON project.project_members (user_id)",
+        "CREATE INDEX project_members_user ON project_members (user_id)",
     )
-    tables = ("project.projects", "project.project_members")
+    tables = ("projects", "project_members")
 
     def _touch(self, cur: Cursor[Any], e: Any, assignments: Composable | None = None,
                params: tuple = ()) -> None:
         cur.execute(
-            SQL("UPDATE project.projects SET {}updated_at = %s, version = %s WHERE id = %s")
+            SQL("UPDATE projects SET {}updated_at = %s, version = %s WHERE id = %s")
             .format(assignments or SQL("")),
             (*params, e.timestamp, e.originator_version, e.originator_id),
         )
@@ -61,7 +61,7 @@ class ProjectsReadModel(ReadModel):
     @handles(Project.Created)
     def _created(self, cur: Cursor[Any], e: Any) -> None:
         cur.execute(
-            "INSERT INTO project.projects (id, organization_id, name, description, client_id, "
+            "INSERT INTO projects (id, organization_id, name, description, client_id, "
             "status, start_date, end_date, budget, created_at, updated_at, version) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (e.originator_id, e.organization_id, e.name, e.description, e.client_id,
@@ -69,7 +69,7 @@ class ProjectsReadModel(ReadModel):
              e.timestamp, e.timestamp, e.originator_version),
         )
         cur.execute(
-            "INSERT INTO project.project_members VALUES (%s, %s, %s, %s, %s)",
+            "INSERT INTO project_members VALUES (%s, %s, %s, %s, %s)",
             (e.originator_id, e.creator_id, ProjectRole.LEAD.value, e.timestamp, e.timestamp),
         )
 
@@ -92,7 +92,7 @@ class ProjectsReadModel(ReadModel):
     @handles(Project.MemberAdded)
     def _member_added(self, cur: Cursor[Any], e: Any) -> None:
         cur.execute(
-            "INSERT INTO project.project_members VALUES (%s, %s, %s, %s, %s)",
+            "INSERT INTO project_members VALUES (%s, %s, %s, %s, %s)",
             (e.originator_id, e.user_id, e.role, e.timestamp, e.timestamp),
         )
         self._touch(cur, e)
@@ -100,7 +100,7 @@ class ProjectsReadModel(ReadModel):
     @handles(Project.MemberRoleChanged)
     def _member_role_changed(self, cur: Cursor[Any], e: Any) -> None:
         cur.execute(
-            "UPDATE project.project_members SET role = %s, updated_at = %s "
+            "UPDATE project_members SET role = %s, updated_at = %s "
             "WHERE project_id = %s AND user_id = %s",
             (e.role, e.timestamp, e.originator_id, e.user_id),
         )
@@ -109,7 +109,7 @@ class ProjectsReadModel(ReadModel):
     @handles(Project.MemberRemoved)
     def _member_removed(self, cur: Cursor[Any], e: Any) -> None:
         cur.execute(
-            "DELETE FROM project.project_members WHERE project_id = %s AND user_id = %s",
+            "DELETE FROM project_members WHERE project_id = %s AND user_id = %s",
             (e.originator_id, e.user_id),
         )
         self._touch(cur, e)

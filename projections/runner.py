@@ -1,11 +1,19 @@
 """Runs read models: follows the log, applies batches, keeps positions, survives crashes.
 
-One dispatcher thread serves every read model of a process; on each wake-up it reads the
-new events (once for all models, or per model when one is far behind) and hands each
-model the events of its topics. A read model's batch is one transaction that starts by
-locking its tracking row (``SELECT ... FOR UPDATE``) and checks that the position is still
-the one the pass started from: two workers for the same read model take turns, no event
-is applied twice and none is skipped.
+One dispatcher thread serves every read model of a process. A pass reads the catalogue of
+generations (projections/versions.py) and the log's head in one round trip, then feeds
+each generation this process runs — the active one and, while a new version or a rebuild
+is under way, the building one — with the new events of its topics (one read of the log
+for all of them, or one per generation when one is far behind, so a rebuild holds no one
+back). A generation's batch is one transaction that starts by locking its catalogue row
+and checking that the position is still the one the pass started from: two workers take
+turns, no event is applied twice and none is skipped. A building generation that reaches
+the head is swapped in.
+
+An event a read model cannot apply stops that read model *at that event*: the events
+before it are committed, the position stays just before it, the error and the position
+are recorded (``vistone status``, ``/health/ready``, ``/metrics``) and the event is
+retried with backoff. The other read models keep running.
 """
 
 from __future__ import annotations
@@ -15,13 +23,21 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import psycopg
 from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
-from projections.base import TRACKING_DDL, ReadModel
+from projections.base import ReadModel
+from projections.versions import (
+    COLUMNS,
+    Generation,
+    plan_model,
+    reconcile,
+    swap_in,
+)
 from vistone.app import Vistone
 
 log = logging.getLogger(__name__)
@@ -30,44 +46,33 @@ BATCH_SIZE = 500
 COALESCE_SECONDS = 0.01
 
 
-def ensure_schema(pool: ConnectionPool, read_models: list[ReadModel]) -> None:
-    with pool.connection() as conn, conn.transaction():
-        # Serialize concurrent first starts (server and worker booting together).
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext('vistone.ensure_schema'))")
-        conn.execute(TRACKING_DDL)
-        for model in read_models:
-            for statement in model.ddl:
-                conn.execute(statement)
-            conn.execute(
-                "INSERT INTO public.projection_tracking (name) VALUES (%s) "
-                "ON CONFLICT (name) DO NOTHING",
-                (model.name,),
-            )
+@dataclass(frozen=True)
+class Target:
+    """One generation of one read model that this process applies events to."""
+
+    model: ReadModel
+    generation: Generation
+
+    @property
+    def key(self) -> int:
+        return self.generation.generation
+
+    @property
+    def label(self) -> str:
+        g = self.generation
+        return f"{g.name} (building generation {g.generation})" if g.building else g.name
 
 
-def drop_read_model(pool: ConnectionPool, model: ReadModel) -> None:
-    """Forget a read model's rows and position; the next run rebuilds it from the log."""
-    with pool.connection() as conn, conn.transaction():
-        conn.execute(
-            "SELECT position FROM public.projection_tracking WHERE name = %s FOR UPDATE",
-            (model.name,),
-        )
-        for table in model.tables:
-            conn.execute(f"DROP TABLE IF EXISTS {table} CASCADE")
-        for statement in model.ddl:
-            conn.execute(statement)
-        conn.execute(
-            "UPDATE public.projection_tracking SET position = 0, last_error = NULL, "
-            "updated_at = now() WHERE name = %s",
-            (model.name,),
-        )
+class EventFailed(Exception):
+    """A read model could not apply the event at ``position``; it stopped before it."""
+
+    def __init__(self, position: int, cause: Exception) -> None:
+        super().__init__(f"event {position}: {type(cause).__name__}: {cause}")
+        self.position = position
+        self.cause = cause
 
 
-def process_batch(app: Vistone, pool: ConnectionPool, model: ReadModel,
-                  batch_size: int = BATCH_SIZE) -> int:
-    """Apply the next batch of events to one read model (rebuilds, tests); returns how
-    many events were read. Errors propagate."""
-    return process_pending(app, pool, [model], batch_size=batch_size)
+ErrorHandler = Callable[[Target, Exception], None]
 
 
 def process_pending(
@@ -76,134 +81,189 @@ def process_pending(
     models: list[ReadModel],
     *,
     batch_size: int = BATCH_SIZE,
-    on_error: Callable[[ReadModel, Exception], None] | None = None,
+    started_at: datetime | None = None,
+    on_error: ErrorHandler | None = None,
+    ready: Callable[[Target], bool] | None = None,
 ) -> int:
-    """One pass for several read models. Usually one read of the log since the slowest
-    model serves them all; when that read is a full batch (a rebuild, a bulk load), each
-    model reads its own topics instead, so one far behind never holds the others back.
-    Every event is decoded once per pass; models with nothing to do move forward together
-    in one statement. Returns how many events were read (0 when all are at the head)."""
-    head, positions = _head_and_positions(app, pool, models)
-    behind = [m for m in models if positions.get(m.name, head) < head]
-    if not behind:
-        return 0
-    start = min(positions[m.name] for m in behind)
+    """One pass for several read models; returns how much happened (events read plus
+    generations swapped in: 0 when everything is at the head). Errors propagate unless
+    ``on_error`` takes them; ``ready`` can hold back a generation (retry backoff)."""
+    head, generations = _catalogue(app, pool, [m.name for m in models])
+    plans = {m.name: plan_model(m, generations or [], started_at) for m in models}
+    if generations is None or any(p.changes_schema for p in plans.values()):
+        reconcile(pool, models, started_at=started_at)
+        head, generations = _catalogue(app, pool, [m.name for m in models])
+        plans = {m.name: plan_model(m, generations or [], started_at) for m in models}
+    targets = [Target(m, g) for m in models for g in plans[m.name].run]
+    if ready is not None:
+        targets = [t for t in targets if ready(t)]
+    positions = {t.key: t.generation.position for t in targets}
+    behind = [t for t in targets if positions[t.key] < head]
+    read = _feed(app, pool, behind, positions, head, batch_size, on_error) if behind else 0
+    swapped = 0
+    for target in targets:
+        if target.generation.building and positions[target.key] >= head \
+                and swap_in(pool, target.model, target.key, head):
+            swapped += 1
+    return read + swapped
+
+
+def _feed(app: Vistone, pool: ConnectionPool, behind: list[Target], positions: dict[int, int],
+          head: int, batch_size: int, on_error: ErrorHandler | None) -> int:
+    """Apply the next events to the generations that are behind; updates ``positions``
+    to where each one got."""
+    start = min(positions[t.key] for t in behind)
     shared = app.recorder.select_notifications(
         start=start + 1, limit=batch_size, stop=head,
-        topics=sorted({topic for m in behind for topic in m.topics}),
+        topics=sorted({topic for t in behind for topic in t.model.topics}),
     )
-    plan: dict[str, tuple[list[Any], int]] = {}
+    plan: dict[int, tuple[list[Any], int]] = {}
     if len(shared) < batch_size:
-        for model in behind:
-            topics, seen = set(model.topics), positions[model.name]
-            plan[model.name] = ([n for n in shared if n.id > seen and n.topic in topics], head)
+        for target in behind:
+            topics, seen = set(target.model.topics), positions[target.key]
+            plan[target.key] = ([n for n in shared if n.id > seen and n.topic in topics], head)
         read = len(shared)
     else:
         read = 0
-        for model in behind:
+        for target in behind:
             own = app.recorder.select_notifications(
-                start=positions[model.name] + 1, limit=batch_size, stop=head,
-                topics=model.topics,
+                start=positions[target.key] + 1, limit=batch_size, stop=head,
+                topics=target.model.topics,
             )
             read += len(own)
             # Events of other topics up to the head need no work: when the batch is
-            # not full, this model has seen everything up to the head.
-            plan[model.name] = (list(own), own[-1].id if len(own) == batch_size else head)
+            # not full, this generation has seen everything up to the head.
+            plan[target.key] = (list(own), own[-1].id if len(own) == batch_size else head)
 
     decoded: dict[int, Any] = {}
-    idle: list[ReadModel] = []
-    for model in behind:
-        notifications, end = plan[model.name]
+    idle: list[Target] = []
+    for target in behind:
+        notifications, end = plan[target.key]
         if not notifications:
-            idle.append(model)
+            idle.append(target)
             continue
         for n in notifications:
             if n.id not in decoded:
                 decoded[n.id] = app.mapper.to_domain_event(n)
         try:
-            _apply(pool, model, [decoded[n.id] for n in notifications],
-                   expected=positions[model.name], new_position=end)
+            if _apply(pool, target, [(n.id, decoded[n.id]) for n in notifications],
+                      expected=positions[target.key], new_position=end):
+                positions[target.key] = end
         except Exception as error:
             if on_error is None:
                 raise
-            on_error(model, error)
+            on_error(target, error)
     if idle:
         # The guard keeps a position that moved meanwhile (another worker, a rebuild).
         with pool.connection() as conn:
             conn.execute(
-                "UPDATE public.projection_tracking t SET position = %s, updated_at = now(), "
-                "last_error = NULL FROM unnest(%s::text[], %s::bigint[]) AS v(name, seen) "
-                "WHERE t.name = v.name AND t.position >= v.seen AND t.position < %s",
-                (head, [m.name for m in idle], [positions[m.name] for m in idle], head),
+                "UPDATE public.read_model_versions t SET position = %s, updated_at = now() "
+                "FROM unnest(%s::bigint[], %s::bigint[]) AS v(generation, seen) "
+                "WHERE t.generation = v.generation AND t.position >= v.seen "
+                "AND t.position < %s",
+                (head, [t.key for t in idle], [positions[t.key] for t in idle], head),
             )
+        for target in idle:
+            positions[target.key] = head
     return read
 
 
-def _head_and_positions(app: Vistone, pool: ConnectionPool,
-                        models: list[ReadModel]) -> tuple[int, dict[str, int]]:
-    """The log's head and the models' positions, in one round trip."""
+def _catalogue(app: Vistone, pool: ConnectionPool,
+               names: list[str]) -> tuple[int, list[Generation] | None]:
+    """The log's head and the generations of ``names``, in one round trip (None before
+    the catalogue exists)."""
     recorder = app.vistone_recorder
     events = Identifier(recorder.datastore.schema, recorder.events_table_name)
-    with pool.connection() as conn:
-        rows = conn.execute(
-            SQL("SELECT (SELECT coalesce(max(notification_id), 0) FROM {}), name, position "
-                "FROM public.projection_tracking WHERE name = ANY(%s)").format(events),
-            ([m.name for m in models],),
-        ).fetchall()
+    try:
+        with pool.connection() as conn:
+            rows = conn.execute(
+                SQL("SELECT (SELECT coalesce(max(notification_id), 0) FROM {}), " + COLUMNS
+                    + " FROM public.read_model_versions WHERE name = ANY(%s)").format(events),
+                (names,),
+            ).fetchall()
+    except psycopg.errors.UndefinedTable:
+        return app.recorder.max_notification_id() or 0, None
     if not rows:
-        return app.recorder.max_notification_id() or 0, {}
-    return rows[0][0], {name: position for _, name, position in rows}
+        return app.recorder.max_notification_id() or 0, []
+    return rows[0][0], [Generation(*row[1:]) for row in rows]
 
 
-def _apply(pool: ConnectionPool, model: ReadModel, events: list[Any], *, expected: int,
-           new_position: int) -> None:
-    """Apply ``events`` and move the position in one transaction, only if the model is
-    still where this pass found it (the row lock makes concurrent workers take turns)."""
+def _apply(pool: ConnectionPool, target: Target, events: list[tuple[int, Any]], *,
+           expected: int, new_position: int) -> bool:
+    """Apply ``events`` (position, event) and move the position in one transaction, only
+    if the generation is still where this pass found it (the row lock makes concurrent
+    workers take turns). Statements are pipelined; if the batch fails it is applied again
+    one event at a time to find the event at fault: those before it are committed and
+    ``EventFailed`` names it."""
+    try:
+        return _apply_batch(pool, target, events, expected, new_position, pipelined=True)
+    except Exception:
+        log.debug("batch of %s failed; looking for the event at fault", target.label)
+    failing: list[int] = []
+    try:
+        return _apply_batch(pool, target, events, expected, new_position, pipelined=False,
+                            failing=failing)
+    except Exception as error:
+        if not failing:
+            raise
+        index = failing[0]
+        if index > 0 and not _apply_batch(pool, target, events[:index], expected,
+                                          events[index][0] - 1, pipelined=False):
+            raise
+        raise EventFailed(events[index][0], error) from error
+
+
+def _apply_batch(pool: ConnectionPool, target: Target, events: list[tuple[int, Any]],
+                 expected: int, new_position: int, *, pipelined: bool,
+                 failing: list[int] | None = None) -> bool:
     with pool.connection() as conn, conn.transaction():
         row = conn.execute(
-            "SELECT position FROM public.projection_tracking WHERE name = %s FOR UPDATE",
-            (model.name,),
+            "SELECT position FROM public.read_model_versions WHERE generation = %s FOR UPDATE",
+            (target.key,),
         ).fetchone()
         if row is None or row[0] != expected:
-            return  # another worker (or a rebuild) moved it; the next pass re-reads
+            return False  # another worker, a swap or a rebuild moved it; re-read next pass
+        conn.execute(SQL("SET LOCAL search_path TO {}, public")
+                     .format(Identifier(target.generation.storage)))
         with conn.cursor() as cursor:
-            for event in events:
-                model.apply(cursor, event)
+            if pipelined:
+                with conn.pipeline():
+                    for _, event in events:
+                        target.model.apply(cursor, event)
+            else:
+                for index, (_, event) in enumerate(events):
+                    if failing is not None:
+                        failing[:] = [index]
+                    target.model.apply(cursor, event)
+                if failing is not None:
+                    failing.clear()
         conn.execute(
-            "UPDATE public.projection_tracking SET position = %s, updated_at = now(), "
-            "last_error = NULL WHERE name = %s",
-            (new_position, model.name),
+            "UPDATE public.read_model_versions SET position = %s, updated_at = now(), "
+            "last_error = NULL, failed_position = NULL, failed_at = NULL "
+            "WHERE generation = %s",
+            (new_position, target.key),
         )
+    return True
 
 
-@dataclass
-class ProjectionStatus:
-    name: str
-    position: int
-    head: int
-    updated_at: object
-    last_error: str | None
-
-    @property
-    def lag(self) -> int:
-        return max(0, self.head - self.position)
-
-
-def projection_status(app: Vistone, pool: ConnectionPool) -> list[ProjectionStatus]:
-    head = app.recorder.max_notification_id() or 0
+def record_failure(pool: ConnectionPool, target: Target, error: Exception) -> None:
+    """Keep why and where a generation stopped, for status, readiness and metrics."""
+    position = error.position if isinstance(error, EventFailed) else None
+    cause = error.cause if isinstance(error, EventFailed) else error
+    message = f"{type(cause).__name__}: {cause}"[:2000]
     with pool.connection() as conn:
-        rows = conn.execute(
-            "SELECT name, position, updated_at, last_error FROM public.projection_tracking "
-            "ORDER BY name"
-        ).fetchall()
-    return [ProjectionStatus(r[0], r[1], head, r[2], r[3]) for r in rows]
+        conn.execute(
+            "UPDATE public.read_model_versions SET last_error = %s, failed_at = now(), "
+            "failed_position = coalesce(%s, position + 1) WHERE generation = %s",
+            (message, position, target.key),
+        )
 
 
 class ProjectionRunner:
     """Runs a set of read models in one dispatcher thread, woken by the log's NOTIFY.
 
-    A failing read model is retried with backoff while the others go on; its error is
-    kept in the tracking table for `vistone status`."""
+    A read model that fails is retried with backoff while the others go on; where and
+    why it stopped is kept in its catalogue row."""
 
     def __init__(self, app: Vistone, pool: ConnectionPool, read_models: list[ReadModel],
                  conninfo: str, poll_interval: float = 1.0) -> None:
@@ -212,14 +272,19 @@ class ProjectionRunner:
         self.read_models = read_models
         self.conninfo = conninfo
         self.poll_interval = poll_interval
+        self.started_at: datetime | None = None
         self._stop = threading.Event()
         self._wake = threading.Event()
-        self._retry_at: dict[str, float] = {}
-        self._backoff: dict[str, float] = {}
+        self._retry_at: dict[int, float] = {}
+        self._backoff: dict[int, float] = {}
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
-        ensure_schema(self.pool, self.read_models)
+        with self.pool.connection() as conn:
+            row = conn.execute("SELECT now()").fetchone()
+        # Database time: a version swapped in later than this belongs to a newer deploy.
+        self.started_at = row[0] if row else None
+        reconcile(self.pool, self.read_models, started_at=self.started_at)
         self._threads = [
             threading.Thread(target=self._listen, name="projection-listener", daemon=True),
             threading.Thread(target=self._run, name="projection-dispatcher", daemon=True),
@@ -247,21 +312,24 @@ class ProjectionRunner:
                 log.exception("projection listener lost its connection; reconnecting")
                 self._stop.wait(1.0)
 
+    def _ready(self, target: Target) -> bool:
+        return self._retry_at.get(target.key, 0.0) <= time.monotonic()
+
     def _run(self) -> None:
         while not self._stop.is_set():
             self._wake.clear()
-            now = time.monotonic()
-            ready = [m for m in self.read_models if self._retry_at.get(m.name, 0.0) <= now]
+            failed_before = set(self._retry_at)
             try:
-                read = process_pending(self.app, self.pool, ready, on_error=self._failed)
+                done = process_pending(self.app, self.pool, self.read_models,
+                                       started_at=self.started_at, on_error=self._failed,
+                                       ready=self._ready)
             except Exception:  # the log or the database is unreachable
                 log.exception("projection pass failed; retrying")
                 self._stop.wait(1.0)
                 continue
-            for model in ready:
-                if model.name not in self._retry_at:
-                    self._backoff.pop(model.name, None)
-            if read:
+            for key in failed_before - set(self._retry_at):
+                self._backoff.pop(key, None)
+            if done:
                 # More may be waiting. A short pause lets commits arriving together be
                 # read in one pass: under load that saves far more work than it costs
                 # in lag (at most this long, only after a pass that had work).
@@ -269,41 +337,61 @@ class ProjectionRunner:
                 continue
             pending = [t - time.monotonic() for t in self._retry_at.values()]
             self._wake.wait(max(0.01, min([self.poll_interval, *pending])))
-            self._retry_at = {n: t for n, t in self._retry_at.items()
-                              if t > time.monotonic()}
+            self._retry_at = {k: t for k, t in self._retry_at.items() if t > time.monotonic()}
 
-    def _failed(self, model: ReadModel, error: Exception) -> None:
-        log.error("read model %s failed: %s", model.name, error, exc_info=error)
-        delay = min(self._backoff.get(model.name, 0.05) * 2, 30.0)
-        self._backoff[model.name] = delay
-        self._retry_at[model.name] = time.monotonic() + delay
+    def _failed(self, target: Target, error: Exception) -> None:
+        log.error("read model %s stopped: %s", target.label, error, exc_info=error)
+        delay = min(self._backoff.get(target.key, 0.05) * 2, 30.0)
+        self._backoff[target.key] = delay
+        self._retry_at[target.key] = time.monotonic() + delay
         try:
-            with self.pool.connection() as conn:
-                conn.execute(
-                    "UPDATE public.projection_tracking SET last_error = %s WHERE name = %s",
-                    (f"{type(error).__name__}: {error}"[:2000], model.name),
-                )
+            record_failure(self.pool, target, error)
         except psycopg.Error:
-            log.exception("could not record the error of %s", model.name)
+            log.exception("could not record the error of %s", target.label)
+
+
+@dataclass(frozen=True)
+class StoppedModel:
+    name: str
+    position: int
+    failed_position: int | None
+    error: str
+
+
+@dataclass(frozen=True)
+class Consistency:
+    """Whether the named read models reflect a log position, and which are stopped
+    short of it (they will not get there until someone fixes them)."""
+
+    caught_up: bool
+    stopped: tuple[StoppedModel, ...] = ()
+
+    def __bool__(self) -> bool:
+        return self.caught_up
 
 
 def wait_for_position(pool: ConnectionPool, names: list[str], position: int,
-                      timeout: float) -> bool:
-    """Poll the tracking rows until each named read model reached ``position``."""
+                      timeout: float) -> Consistency:
+    """Poll the active generations until each named read model reached ``position``; a
+    model stopped at or before that position ends the wait at once."""
     deadline = time.monotonic() + timeout
     delay = 0.002
     while True:
         with pool.connection() as conn:
-            row = conn.execute(
-                "SELECT coalesce(min(position), 0), count(*) FROM public.projection_tracking "
-                "WHERE name = ANY(%s)",
+            rows = conn.execute(
+                "SELECT name, position, failed_position, last_error "
+                "FROM public.read_model_versions WHERE name = ANY(%s) AND state = 'active'",
                 (names,),
-            ).fetchone()
-        assert row is not None
-        if row[1] == len(names) and row[0] >= position:
-            return True
+            ).fetchall()
+        if len(rows) == len(names) and all(r[1] >= position for r in rows):
+            return Consistency(True)
+        stopped = tuple(StoppedModel(r[0], r[1], r[2], r[3]) for r in rows
+                        if r[3] is not None and r[1] < position
+                        and (r[2] is None or r[2] <= position))
+        if stopped:
+            return Consistency(False, stopped)
         if time.monotonic() >= deadline:
-            return False
+            return Consistency(False)
         time.sleep(delay)
         delay = min(delay * 2, 0.05)
 

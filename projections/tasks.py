@@ -17,9 +17,9 @@ UPDATABLE_COLUMNS = frozenset({"title", "description", "priority", "due_date"})
 
 class TasksReadModel(ReadModel):
     name = "tasks"
+    schema = "project"
     ddl = (
-        "CREATE SCHEMA IF NOT EXISTS project",
-        """CREATE TABLE IF NOT EXISTS project.tasks (
+        """CREATE TABLE tasks (
             id uuid PRIMARY KEY,
             organization_id uuid NOT NULL,
             project_id uuid NOT NULL,
@@ -37,15 +37,15 @@ class TasksReadModel(ReadModel):
         )""",
         # The list query: a project's tasks in creation order, optionally by status or
         # assignee, paged by (created_at, id).
-        "CREATE INDEX IF NOT EXISTS tasks_project_order "
-        "ON project.tasks (project_id, created_at, id)",
-        "CREATE INDEX IF NOT EXISTS tasks_project_status "
-        "ON project.tasks (project_id, status, created_at, id)",
-        "CREATE INDEX IF NOT EXISTS tasks_project_assignee "
-        "ON project.tasks (project_id, assignee_id, created_at, id)",
-        "CREATE INDEX IF NOT EXISTS tasks_parent ON project.tasks (parent_id) "
+        "CREATE INDEX tasks_project_order "
+        "ON tasks (project_id, created_at, id)",
+        "CREATE INDEX tasks_project_status "
+        "ON tasks (project_id, status, created_at, id)",
+        "CREATE INDEX tasks_project_assignee "
+        "ON tasks (project_id, assignee_id, created_at, id)",
+        "CREATE INDEX tasks_parent ON tasks (parent_id) "
         "WHERE parent_id IS NOT NULL",
-        """CREATE TABLE IF NOT EXISTS project.task_checklist_items (
+        """CREATE TABLE task_checklist_items (
             task_id uuid NOT NULL,
             item_id text NOT NULL,
             text text NOT NULL,
@@ -55,22 +55,22 @@ class TasksReadModel(ReadModel):
             updated_at timestamptz NOT NULL,
             PRIMARY KEY (task_id, item_id)
         )""",
-        """CREATE TABLE IF NOT EXISTS project.task_dependencies (
+        """CREATE TABLE task_dependencies (
             project_id uuid NOT NULL,
             task_id uuid NOT NULL,
             depends_on_id uuid NOT NULL,
             created_at timestamptz NOT NULL,
             PRIMARY KEY (task_id, depends_on_id)
         )""",
-        "CREATE INDEX IF NOT EXISTS task_dependencies_depends_on "
-        "ON project.task_dependencies (depends_on_id)",
+        "CREATE INDEX task_dependencies_depends_on "
+        "ON task_dependencies (depends_on_id)",
     )
-    tables = ("project.tasks", "project.task_checklist_items", "project.task_dependencies")
+    tables = ("tasks", "task_checklist_items", "task_dependencies")
 
     def _touch(self, cur: Cursor[Any], e: Any, assignments: Composable | None = None,
                params: tuple = ()) -> None:
         cur.execute(
-            SQL("UPDATE project.tasks SET {}updated_at = %s, version = %s WHERE id = %s")
+            SQL("UPDATE tasks SET {}updated_at = %s, version = %s WHERE id = %s")
             .format(assignments or SQL("")),
             (*params, e.timestamp, e.originator_version, e.originator_id),
         )
@@ -78,7 +78,7 @@ class TasksReadModel(ReadModel):
     @handles(Task.Created)
     def _created(self, cur: Cursor[Any], e: Any) -> None:
         cur.execute(
-            "INSERT INTO project.tasks (id, organization_id, project_id, parent_id, title, "
+            "INSERT INTO tasks (id, organization_id, project_id, parent_id, title, "
             "description, status, priority, due_date, created_by, created_at, updated_at, "
             "version) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (e.originator_id, e.organization_id, e.project_id, e.parent_id, e.title,
@@ -105,7 +105,7 @@ class TasksReadModel(ReadModel):
     @handles(Task.ChecklistItemAdded)
     def _checklist_item_added(self, cur: Cursor[Any], e: Any) -> None:
         cur.execute(
-            "INSERT INTO project.task_checklist_items "
+            "INSERT INTO task_checklist_items "
             "(task_id, item_id, text, done, position, created_at, updated_at) "
             "VALUES (%s, %s, %s, false, %s, %s, %s)",
             (e.originator_id, e.item_id, e.text, e.originator_version, e.timestamp,
@@ -116,7 +116,7 @@ class TasksReadModel(ReadModel):
     @handles(Task.ChecklistItemToggled)
     def _checklist_item_toggled(self, cur: Cursor[Any], e: Any) -> None:
         cur.execute(
-            "UPDATE project.task_checklist_items SET done = %s, updated_at = %s "
+            "UPDATE task_checklist_items SET done = %s, updated_at = %s "
             "WHERE task_id = %s AND item_id = %s",
             (e.done, e.timestamp, e.originator_id, e.item_id),
         )
@@ -125,7 +125,7 @@ class TasksReadModel(ReadModel):
     @handles(Task.ChecklistItemEdited)
     def _checklist_item_edited(self, cur: Cursor[Any], e: Any) -> None:
         cur.execute(
-            "UPDATE project.task_checklist_items SET text = %s, updated_at = %s "
+            "UPDATE task_checklist_items SET text = %s, updated_at = %s "
             "WHERE task_id = %s AND item_id = %s",
             (e.text, e.timestamp, e.originator_id, e.item_id),
         )
@@ -134,7 +134,7 @@ class TasksReadModel(ReadModel):
     @handles(Task.ChecklistItemRemoved)
     def _checklist_item_removed(self, cur: Cursor[Any], e: Any) -> None:
         cur.execute(
-            "DELETE FROM project.task_checklist_items WHERE task_id = %s AND item_id = %s",
+            "DELETE FROM task_checklist_items WHERE task_id = %s AND item_id = %s",
             (e.originator_id, e.item_id),
         )
         self._touch(cur, e)
@@ -144,15 +144,15 @@ class TasksReadModel(ReadModel):
         # The task row is older than any of its dependencies and belongs to this
         # read model, so a rebuild finds it here too.
         cur.execute(
-            "INSERT INTO project.task_dependencies "
+            "INSERT INTO task_dependencies "
             "(project_id, task_id, depends_on_id, created_at) "
-            "SELECT t.project_id, t.id, %s, %s FROM project.tasks t WHERE t.id = %s",
+            "SELECT t.project_id, t.id, %s, %s FROM tasks t WHERE t.id = %s",
             (e.depends_on_id, e.timestamp, e.task_id),
         )
 
     @handles(TaskDependencyGraph.DependencyRemoved)
     def _dependency_removed(self, cur: Cursor[Any], e: Any) -> None:
         cur.execute(
-            "DELETE FROM project.task_dependencies WHERE task_id = %s AND depends_on_id = %s",
+            "DELETE FROM task_dependencies WHERE task_id = %s AND depends_on_id = %s",
             (e.task_id, e.depends_on_id),
         )

@@ -30,9 +30,9 @@ class _Keys(NamedTuple):
 
 class TimeLogsReadModel(ReadModel):
     name = "timelogs"
+    schema = "workforce"
     ddl = (
-        "CREATE SCHEMA IF NOT EXISTS workforce",
-        """CREATE TABLE IF NOT EXISTS workforce.time_logs (
+        """CREATE TABLE time_logs (
             id uuid PRIMARY KEY,
             organization_id uuid NOT NULL,
             project_id uuid NOT NULL,
@@ -46,22 +46,22 @@ class TimeLogsReadModel(ReadModel):
             deleted_at timestamptz,
             version bigint NOT NULL
         )""",
-        "CREATE INDEX IF NOT EXISTS time_logs_person_date "
-        "ON workforce.time_logs (person_id, work_date)",
-        "CREATE INDEX IF NOT EXISTS time_logs_project_date "
-        "ON workforce.time_logs (project_id, work_date)",
-        """CREATE TABLE IF NOT EXISTS workforce.task_time_totals (
+        "CREATE INDEX time_logs_person_date "
+        "ON time_logs (person_id, work_date)",
+        "CREATE INDEX time_logs_project_date "
+        "ON time_logs (project_id, work_date)",
+        """CREATE TABLE task_time_totals (
             task_id uuid PRIMARY KEY,
             project_id uuid NOT NULL,
             hours numeric(12,2) NOT NULL
         )""",
-        "CREATE INDEX IF NOT EXISTS task_time_totals_project "
-        "ON workforce.task_time_totals (project_id)",
-        """CREATE TABLE IF NOT EXISTS workforce.project_time_totals (
+        "CREATE INDEX task_time_totals_project "
+        "ON task_time_totals (project_id)",
+        """CREATE TABLE project_time_totals (
             project_id uuid PRIMARY KEY,
             hours numeric(12,2) NOT NULL
         )""",
-        """CREATE TABLE IF NOT EXISTS workforce.person_day_totals (
+        """CREATE TABLE person_day_totals (
             person_id uuid NOT NULL,
             work_date date NOT NULL,
             organization_id uuid NOT NULL,
@@ -70,16 +70,16 @@ class TimeLogsReadModel(ReadModel):
         )""",
     )
     tables = (
-        "workforce.time_logs",
-        "workforce.task_time_totals",
-        "workforce.project_time_totals",
-        "workforce.person_day_totals",
+        "time_logs",
+        "task_time_totals",
+        "project_time_totals",
+        "person_day_totals",
     )
 
     @handles(TimeLog.Logged)
     def _logged(self, cur: Cursor[Any], e: Any) -> None:
         cur.execute(
-            "INSERT INTO workforce.time_logs (id, organization_id, project_id, task_id, "
+            "INSERT INTO time_logs (id, organization_id, project_id, task_id, "
             "person_id, work_date, hours, description, created_at, updated_at, version) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (e.originator_id, e.organization_id, e.project_id, e.task_id, e.person_id,
@@ -93,7 +93,7 @@ class TimeLogsReadModel(ReadModel):
     def _edited(self, cur: Cursor[Any], e: Any) -> None:
         keys = self._keys_of(cur, e.originator_id)
         cur.execute(
-            "UPDATE workforce.time_logs SET hours = %s, work_date = %s, description = %s, "
+            "UPDATE time_logs SET hours = %s, work_date = %s, description = %s, "
             "updated_at = %s, version = %s WHERE id = %s",
             (e.hours, e.work_date, e.description, e.timestamp, e.originator_version,
              e.originator_id),
@@ -105,7 +105,7 @@ class TimeLogsReadModel(ReadModel):
     def _deleted(self, cur: Cursor[Any], e: Any) -> None:
         keys = self._keys_of(cur, e.originator_id)
         cur.execute(
-            "UPDATE workforce.time_logs SET deleted_at = %s, updated_at = %s, version = %s "
+            "UPDATE time_logs SET deleted_at = %s, updated_at = %s, version = %s "
             "WHERE id = %s",
             (e.timestamp, e.timestamp, e.originator_version, e.originator_id),
         )
@@ -115,7 +115,7 @@ class TimeLogsReadModel(ReadModel):
     @staticmethod
     def _keys_of(cur: Cursor[Any], time_log_id: UUID) -> _Keys:
         row = cur.execute(
-            "SELECT organization_id, project_id, task_id, person_id FROM workforce.time_logs "
+            "SELECT organization_id, project_id, task_id, person_id FROM time_logs "
             "WHERE id = %s", (time_log_id,),
         ).fetchone()
         if row is None:  # the Logged event always comes first in the log
@@ -125,22 +125,34 @@ class TimeLogsReadModel(ReadModel):
     @staticmethod
     def _add(cur: Cursor[Any], keys: _Keys, work_date: date, hours: Decimal) -> None:
         cur.execute(
-            "INSERT INTO workforce.task_time_totals (task_id, project_id, hours) "
+            "INSERT INTO task_time_totals (task_id, project_id, hours) "
             "VALUES (%s, %s, %s) ON CONFLICT (task_id) "
             "DO UPDATE SET hours = task_time_totals.hours + EXCLUDED.hours",
             (keys.task_id, keys.project_id, hours),
         )
         cur.execute(
-            "INSERT INTO workforce.project_time_totals (project_id, hours) VALUES (%s, %s) "
+            "INSERT INTO project_time_totals (project_id, hours) VALUES (%s, %s) "
             "ON CONFLICT (project_id) "
             "DO UPDATE SET hours = project_time_totals.hours + EXCLUDED.hours",
             (keys.project_id, hours),
         )
         cur.execute(
-            "INSERT INTO workforce.person_day_totals (person_id, work_date, organization_id, "
+            "INSERT INTO person_day_totals (person_id, work_date, organization_id, "
             "hours) VALUES (%s, %s, %s, %s) "
             "ON CONFLICT (person_id, work_date, organization_id) "
             "DO UPDATE SET hours = person_day_totals.hours + EXCLUDED.hours",
             (keys.person_id, work_date, keys.organization_id, hours),
         )
+        if hours < 0:
+            # Hours are always positive, so a total back at zero has no live log left:
+            # its row goes, as if nothing had ever been logged there.
+            cur.execute("DELETE FROM task_time_totals WHERE task_id = %s AND hours = 0",
+                        (keys.task_id,))
+            cur.execute("DELETE FROM project_time_totals WHERE project_id = %s AND hours = 0",
+                        (keys.project_id,))
+            cur.execute(
+                "DELETE FROM person_day_totals WHERE person_id = %s AND work_date = %s "
+                "AND organization_id = %s AND hours = 0",
+                (keys.person_id, work_date, keys.organization_id),
+            )
 

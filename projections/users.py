@@ -12,9 +12,9 @@ from projections.base import ReadModel, handles
 
 class UsersReadModel(ReadModel):
     name = "users"
+    schema = "auth"
     ddl = (
-        "CREATE SCHEMA IF NOT EXISTS auth",
-        """CREATE TABLE IF NOT EXISTS auth.users (
+        """CREATE TABLE users (
             id uuid PRIMARY KEY,
             email text NOT NULL,
             name text NOT NULL,
@@ -23,14 +23,14 @@ class UsersReadModel(ReadModel):
             updated_at timestamptz NOT NULL,
             version bigint NOT NULL
         )""",
-        "CREATE INDEX IF NOT EXISTS users_email ON auth.users (email)",
+        "CREATE INDEX users_email ON users (email)",
     )
-    tables = ("auth.users",)
+    tables = ("users",)
 
     @handles(User.Registered)
     def _registered(self, cur: Cursor[Any], e: Any) -> None:
         cur.execute(
-            "INSERT INTO auth.users (id, email, name, phone, created_at, updated_at, version) "
+            "INSERT INTO users (id, email, name, phone, created_at, updated_at, version) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s)",
             (e.originator_id, e.email, e.name, e.phone, e.timestamp, e.timestamp,
              e.originator_version),
@@ -39,7 +39,7 @@ class UsersReadModel(ReadModel):
     @handles(User.ProfileUpdated)
     def _profile_updated(self, cur: Cursor[Any], e: Any) -> None:
         cur.execute(
-            "UPDATE auth.users SET name = %s, phone = %s, updated_at = %s, version = %s "
+            "UPDATE users SET name = %s, phone = %s, updated_at = %s, version = %s "
             "WHERE id = %s",
             (e.name, e.phone, e.timestamp, e.originator_version, e.originator_id),
         )
@@ -47,6 +47,6 @@ class UsersReadModel(ReadModel):
     @handles(User.PasswordChanged)
     def _password_changed(self, cur: Cursor[Any], e: Any) -> None:
         cur.execute(
-            "UPDATE auth.users SET updated_at = %s, version = %s WHERE id = %s",
+            "UPDATE users SET updated_at = %s, version = %s WHERE id = %s",
             (e.timestamp, e.originator_version, e.originator_id),
         )

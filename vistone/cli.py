@@ -11,9 +11,10 @@ import subprocess
 import sys
 import threading
 from dataclasses import replace
+from typing import Any
 
 from projections.registry import all_read_models, read_models_named
-from projections.runner import ProjectionRunner, drop_read_model, process_batch, projection_status
+from projections.runner import ProjectionRunner
 from vistone.config import Settings
 from vistone.runtime import Runtime
 
@@ -39,9 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     worker.add_argument("--only", nargs="*", metavar="NAME",
                         help="run only these read models (default: all)")
 
-    commands.add_parser("status", help="each projection's position and lag behind the log")
+    commands.add_parser("status", help="each read model's version, position, lag and errors")
 
-    rebuild = commands.add_parser("rebuild", help="drop read models and replay them from the log")
+    rebuild = commands.add_parser(
+        "rebuild", help="build read models again from the log beside the current ones, then "
+        "swap them in (the current ones keep answering until then)")
     rebuild.add_argument("names", nargs="*", metavar="NAME", help="default: all read models")
 
     commands.add_parser("demo", help="load the demo organization (idempotent)")
@@ -119,31 +122,82 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _status(settings: Settings, _: argparse.Namespace) -> int:
-    runtime = Runtime.open(settings)
+    from projections.status import read_model_status
+
+    runtime = Runtime.open(settings, prepare=False)  # only reads: never DDL, never locks
     try:
-        rows = projection_status(runtime.app, runtime.pool)
-        print(f"{'projection':<16} {'position':>10} {'log head':>10} {'lag':>8}  updated / error")
-        for s in rows:
-            note = s.last_error or str(s.updated_at)
-            print(f"{s.name:<16} {s.position:>10} {s.head:>10} {s.lag:>8}  {note}")
+        rows = read_model_status(runtime.app, runtime.pool, runtime.read_models)
     finally:
         runtime.close()
-    return 0
+    print(f"{'read model':<12} {'state':<9} {'gen':>4} {'position':>9} {'log head':>9} "
+          f"{'lag':>7} {'lag s':>7}  note")
+    for s in rows:
+        if s.stopped:
+            note = f"STOPPED at event {s.failed_position}: {s.last_error}"
+        elif s.state == "missing":
+            note = "not built yet"
+        elif s.version != s.declared_version and s.declared_version is not None:
+            note = f"version {s.version}; this code declares {s.declared_version}"
+        else:
+            note = f"version {s.version}"
+        print(f"{s.name:<12} {s.state:<9} {s.generation or '-':>4} {s.position:>9} "
+              f"{s.head:>9} {s.lag:>7} {s.lag_seconds:>7.1f}  {note}")
+    return 1 if any(s.stopped for s in rows) else 0
 
 
 def _rebuild(settings: Settings, args: argparse.Namespace) -> int:
+    """Build each named read model again in new tables while the current ones keep
+    answering; swap it in when it has caught up with the log."""
+    from projections.runner import process_pending, record_failure
+    from projections.status import log_head
+    from projections.versions import read_generations, request_rebuild
+
     read_models = read_models_named(args.names) if args.names else all_read_models()
     runtime = Runtime.open(settings, read_models=read_models)
+    failures = 0
     try:
         for model in read_models:
-            drop_read_model(runtime.pool, model)
-            applied = 0
-            while count := process_batch(runtime.app, runtime.pool, model):
-                applied += count
-            print(f"rebuilt {model.name}: {applied} events applied")
+            generation = request_rebuild(runtime.pool, model)
+            with _progress(model.name, log_head(runtime.app)) as bar:
+                while True:
+                    errors: list[Exception] = []
+
+                    def stop(target: Any, error: Exception, errors: list[Exception] = errors
+                             ) -> None:
+                        record_failure(runtime.pool, target, error)
+                        errors.append(error)
+
+                    process_pending(runtime.app, runtime.pool, [model], on_error=stop)
+                    with runtime.pool.connection() as conn:
+                        mine = [g for g in read_generations(conn, [model.name]) or []
+                                if g.generation == generation.generation]
+                    if errors or not mine or mine[0].state == "active":
+                        break
+                    bar.total = max(bar.total or 0, log_head(runtime.app))
+                    bar.update(mine[0].position - bar.n)
+                if not errors:
+                    bar.update((bar.total or bar.n) - bar.n)
+            if errors:
+                failures += 1
+                print(f"{model.name}: the rebuild stopped ({errors[0]}); the current version "
+                      "keeps answering", file=sys.stderr)
+            elif mine:
+                print(f"rebuilt {model.name}: generation {generation.generation} swapped in "
+                      f"at log position {mine[0].position}")
+            else:
+                print(f"{model.name}: generation {generation.generation} was replaced by "
+                      "another process", file=sys.stderr)
+                failures += 1
     finally:
         runtime.close()
-    return 0
+    return 1 if failures else 0
+
+
+def _progress(name: str, total: int) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=f"rebuild {name}", unit=" events", unit_scale=True,
+                disable=None, file=sys.stderr)
 
 
 def _demo(settings: Settings, _: argparse.Namespace) -> int:

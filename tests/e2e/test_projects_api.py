@@ -41,7 +41,7 @@ def test_create_and_read_a_project(client: TestClient) -> None:
     assert body["name"] == "Apollo" and body["status"] == "PLANNED"
     assert body["client_id"] == client_id
     assert body["start_date"] == "2030-01-01" and body["end_date"] == "2030-06-30"
-    assert body["budget"] == "1000.5" and body["spent_budget"] == "0"
+    assert body["budget"] == "1000.50" and body["spent_budget"] == "0.00"  # one money format
     assert body["progress"] == 0 and body["archived"] is False
     assert body["my_project_role"] == "Lead"
 
@@ -51,7 +51,7 @@ def test_create_and_read_a_project(client: TestClient) -> None:
                      headers=ann.headers)
     assert r.status_code == 200, r.text
     body = get_project(client, ann, org, created, r.json()["position"]).json()
-    assert body["budget"] == "2500.25" and body["spent_budget"] == "100"
+    assert body["budget"] == "2500.25" and body["spent_budget"] == "100.00"
     assert body["progress"] == 40 and body["description"] is None
     assert body["end_date"] == "2030-12-31"
     assert body["version"] == 2

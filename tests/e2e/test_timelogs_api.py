@@ -270,3 +270,17 @@ def test_idempotent_log_appends_once(client: TestClient) -> None:
                                                              again.json()["version"])
     assert person_days(client, ann, org, ann.id, again.json()["position"]) == {
         "2024-10-01": "8.00"}
+
+
+def test_a_task_whose_last_log_is_deleted_has_no_total_left(client: TestClient) -> None:
+    ann = new_person(client, "Ann")
+    org = new_organization(client, ann)["id"]
+    project = new_project(client, ann, org)
+    t1, t2 = new_task(client, ann, org, project), new_task(client, ann, org, project)
+    a = logged(client, ann, org, t1, "2024-05-06", "1.25")
+    logged(client, ann, org, t2, "2024-05-07", 2)
+    r = client.delete(f"/v1/organizations/{org}/time-logs/{a['id']}", headers=ann.headers)
+    assert r.status_code == 200, r.text
+    position = r.json()["position"]
+    assert project_totals(client, ann, org, project, position) == ("2.00", {t2: "2.00"})
+    assert person_days(client, ann, org, ann.id, position) == {"2024-05-07": "2.00"}

@@ -37,13 +37,15 @@ def test_status_shows_each_projection_lag_behind_the_log(
     rows = status_rows(capsys.readouterr().out)
     head = cli_env.app.recorder.max_notification_id()
     assert set(rows) >= {"users", "organizations", "tasks", "timelogs", "messages"}
-    assert rows["users"][1:4] == ["0", str(head), str(head)]  # position, head, lag
+    # name, state, generation, position, head, lag
+    assert rows["users"][1] == "active"
+    assert rows["users"][3:6] == ["0", str(head), str(head)]
 
     while process_pending(cli_env.app, cli_env.pool, cli_env.read_models):
         pass
     assert main(["status"]) == 0
     rows = status_rows(capsys.readouterr().out)
-    assert rows["users"][1:4] == [str(head), str(head), "0"]
+    assert rows["users"][3:6] == [str(head), str(head), "0"]
 
 
 def test_rebuild_replays_a_read_model_to_the_same_rows(
@@ -54,8 +56,18 @@ def test_rebuild_replays_a_read_model_to_the_same_rows(
         pass
     with cli_env.pool.connection() as conn:
         before = conn.execute("SELECT * FROM auth.users ORDER BY id").fetchall()
+    with cli_env.pool.connection() as conn:
+        old = conn.execute("SELECT generation, storage FROM public.read_model_versions "
+                           "WHERE name = 'users'").fetchone()
+    assert old is not None
     assert main(["rebuild", "users"]) == 0
-    assert "rebuilt users: 4 events applied" in capsys.readouterr().out
+    assert "rebuilt users: generation" in capsys.readouterr().out
+    with cli_env.pool.connection() as conn:
+        new = conn.execute("SELECT generation, state FROM public.read_model_versions "
+                           "WHERE name = 'users'").fetchall()
+        assert new == [(new[0][0], "active")] and new[0][0] > old[0]
+        # the old generation's tables are gone with its schema
+        assert conn.execute("SELECT to_regnamespace(%s)", (old[1],)).fetchone() == (None,)
     with cli_env.pool.connection() as conn:
         assert conn.execute("SELECT * FROM auth.users ORDER BY id").fetchall() == before
     assert main(["rebuild", "no-such-model"]) == 2

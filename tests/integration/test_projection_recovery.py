@@ -16,8 +16,9 @@ import pytest
 from domain.base import CommandContext
 from domain.roles import Role
 from projections.organizations import OrganizationsReadModel
-from projections.runner import drop_read_model, ensure_schema, process_batch
+from projections.runner import EventFailed, catch_up
 from projections.users import UsersReadModel
+from projections.versions import request_rebuild
 from vistone.commands import organizations, users
 from vistone.runtime import Runtime
 
@@ -50,11 +51,21 @@ def snapshot(runtime: Runtime) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def rebuilt(runtime: Runtime) -> dict[str, list[tuple[Any, ...]]]:
-    for model in (OrganizationsReadModel(), UsersReadModel()):
-        drop_read_model(runtime.pool, model)
-        while process_batch(runtime.app, runtime.pool, model):
-            pass
+    """The rows a fresh build from the log produces (swapped in when complete)."""
+    models = [OrganizationsReadModel(), UsersReadModel()]
+    before = generations(runtime)
+    for model in models:
+        request_rebuild(runtime.pool, model)
+    catch_up(runtime.app, runtime.pool, models)
+    assert generations(runtime).isdisjoint(before), "the rebuild was not swapped in"
     return snapshot(runtime)
+
+
+def generations(runtime: Runtime) -> set[int]:
+    with runtime.pool.connection() as conn:
+        return {row[0] for row in conn.execute(
+            "SELECT generation FROM public.read_model_versions WHERE name = ANY(%s)",
+            (MODELS,))}
 
 
 def start_worker(runtime: Runtime) -> subprocess.Popen[bytes]:
@@ -70,8 +81,9 @@ def wait_caught_up(runtime: Runtime, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with runtime.pool.connection() as conn:
-            row = conn.execute("SELECT min(position) FROM public.projection_tracking "
-                               "WHERE name = ANY(%s)", (MODELS,)).fetchone()
+            row = conn.execute("SELECT min(position) FROM public.read_model_versions "
+                               "WHERE name = ANY(%s) AND state = 'active'",
+                               (MODELS,)).fetchone()
         if row and row[0] is not None and row[0] >= head:
             return
         time.sleep(0.05)
@@ -117,29 +129,27 @@ def test_two_workers_for_the_same_read_models_do_not_corrupt_them(
 
 
 class ExplodingUsers(UsersReadModel):
-    """Fails on the third event of a batch: nothing of the batch may stay written."""
+    """Cannot apply the registration of one person (a bug, as far as the runner knows)."""
 
     def apply(self, cursor: Any, event: Any) -> None:
-        self.seen = getattr(self, "seen", 0) + 1
-        if self.seen == 3:
-            raise RuntimeError("crash in the middle of a batch")
+        if getattr(event, "email", None) == "u2@x.test":
+            raise RuntimeError("this read model cannot store this event")
         super().apply(cursor, event)
 
 
-def test_a_failed_batch_writes_nothing_and_keeps_the_position(fresh_runtime: Runtime) -> None:
+def test_a_failing_event_stops_its_model_just_before_it(fresh_runtime: Runtime) -> None:
+    """The events before the one at fault are kept, nothing after it is applied, and the
+    position stays just before it: a fixed model resumes exactly there."""
     system = CommandContext(actor_id=None)
-    for i in range(5):
-        users.register_user(fresh_runtime.app, system, email=f"u{i}@x.test", name="U",
-                            password="password-1")
-    exploding = ExplodingUsers()
-    ensure_schema(fresh_runtime.pool, [exploding])
-    with pytest.raises(RuntimeError):
-        process_batch(fresh_runtime.app, fresh_runtime.pool, exploding)
+    positions = [users.register_user(fresh_runtime.app, system, email=f"u{i}@x.test", name="U",
+                                     password="password-1").position for i in range(5)]
+    with pytest.raises(EventFailed) as failed:
+        catch_up(fresh_runtime.app, fresh_runtime.pool, [ExplodingUsers()])
+    assert positions[1] < failed.value.position <= positions[2]  # u2's registration
     with fresh_runtime.pool.connection() as conn:
-        assert conn.execute("SELECT count(*) FROM auth.users").fetchone() == (0,)
-        assert conn.execute("SELECT position FROM public.projection_tracking "
-                            "WHERE name = 'users'").fetchone() == (0,)
-    while process_batch(fresh_runtime.app, fresh_runtime.pool, UsersReadModel()):
-        pass
+        assert conn.execute("SELECT count(*) FROM auth.users").fetchone() == (2,)
+        assert conn.execute("SELECT position FROM public.read_model_versions "
+                            "WHERE name = 'users'").fetchone() == (failed.value.position - 1,)
+    catch_up(fresh_runtime.app, fresh_runtime.pool, [UsersReadModel()])
     with fresh_runtime.pool.connection() as conn:
         assert conn.execute("SELECT count(*) FROM auth.users").fetchone() == (5,)

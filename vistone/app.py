@@ -28,7 +28,7 @@ from domain.channel import Channel
 from domain.organization import Organization
 from domain.project import Project
 from domain.task_dependencies import TaskDependencyGraph
-from vistone.recorder import IdempotencyKey, VistoneRecorder
+from vistone.recorder import IdempotencyKey, IdempotentOutcome, VistoneRecorder
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -156,7 +156,8 @@ class Vistone(Application[UUID]):
                 target = decide(uow)
             except DomainError:
                 # A retry overlapping its original may see the original's effect (the
-                # duplicate it would now refuse): answer what the original answered.
+                # duplicate it would now refuse): answer what the original answered. A
+                # refusal itself records no key: it is not an answer to replay.
                 if idempotency is not None:
                     prior = self._replay_idempotent(idempotency)
                     if prior is not None:
@@ -170,7 +171,7 @@ class Vistone(Application[UUID]):
                     )
             touched = uow.touched()
             if not touched:
-                return CommandResult(target.id, target.version, self.recorder.max_notification_id())
+                return self._answer_unchanged(target, idempotency)
             save_kwargs: dict[str, Any] = {}
             if idempotency is not None:
                 save_kwargs["idempotency"] = (idempotency, target.id, target.version)
@@ -196,10 +197,25 @@ class Vistone(Application[UUID]):
             return CommandResult(target.id, target.version, position)
         raise ConcurrencyConflict("too many concurrent changes to the same records; retry")
 
+    def _answer_unchanged(self, target: Aggregate,
+                          idempotency: IdempotencyKey | None) -> CommandResult:
+        """A command that changes nothing (a status the record already has) answers the
+        aggregate as it is at the log's head. With an Idempotency-Key that answer is
+        recorded like any other, so a retry answers it again, appending nothing even if
+        the state has moved since, and the key with another body is refused. If a
+        concurrent first attempt with the key recorded first, its answer is the one."""
+        if idempotency is None:
+            return CommandResult(target.id, target.version, self.recorder.max_notification_id())
+        outcome = self.vistone_recorder.record_idempotent_no_op(
+            idempotency, target.id, target.version)
+        return self._answer_recorded(idempotency, outcome)
+
     def _replay_idempotent(self, key: IdempotencyKey) -> CommandResult | None:
         outcome = self.vistone_recorder.find_idempotent(key)
-        if outcome is None:
-            return None
+        return None if outcome is None else self._answer_recorded(key, outcome)
+
+    @staticmethod
+    def _answer_recorded(key: IdempotencyKey, outcome: IdempotentOutcome) -> CommandResult:
         if outcome.fingerprint != key.fingerprint:
             raise IdempotencyKeyReused(
                 "this Idempotency-Key was already used for a different request"

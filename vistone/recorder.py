@@ -1,6 +1,7 @@
 """The event store's recorder, extended so an Idempotency-Key is written in the same
 transaction as the events it guards: a command and its key commit together or not at
-all, so a retry after any crash either finds the key or finds nothing appended."""
+all, so a retry after any crash either finds the key or finds nothing appended. A
+command that appends nothing records its key alone, with the log's position."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.utils import retry
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
@@ -91,6 +93,39 @@ class VistoneRecorder(PostgresApplicationRecorder):
         if len(rows) != len(events) or any(e.state not in stored_states for e in events):
             return None
         return max(row["notification_id"] for row in rows)
+
+    # Safe to retry like the library's writes: a retry after a lost answer finds its own row.
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def record_idempotent_no_op(self, key: IdempotencyKey, aggregate_id: UUID,
+                                version: int) -> IdempotentOutcome:
+        """Record the key of a command that appended nothing, with the position the log
+        has now, and return the recorded outcome: ours, or the one a concurrent attempt
+        with the same key recorded first (compare its fingerprint)."""
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(
+                SQL(
+                    "INSERT INTO {} (actor_id, key, fingerprint, aggregate_id, version, position)"
+                    " SELECT %s, %s, %s, %s, %s, max(notification_id) FROM {}"
+                    " ON CONFLICT (actor_id, key) DO NOTHING"
+                    " RETURNING fingerprint, aggregate_id, version, position"
+                ).format(self.idempotency_table,
+                         Identifier(self.datastore.schema, self.events_table_name)),
+                (key.actor_id, key.key, key.fingerprint, aggregate_id, version),
+            )
+            row = curs.fetchone()
+        if row is not None:
+            return IdempotentOutcome(
+                fingerprint=row["fingerprint"],
+                aggregate_id=row["aggregate_id"],
+                version=row["version"],
+                position=row["position"],
+            )
+        # The key was taken first (the insert waited for that transaction to commit):
+        # a fresh statement sees the winner's row.
+        winner = self.find_idempotent(key)
+        if winner is None:  # pragma: no cover - keys are never deleted
+            raise RuntimeError(f"idempotency key {key.key!r} vanished while recorded")
+        return winner
 
     def find_idempotent(self, key: IdempotencyKey) -> IdempotentOutcome | None:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain.base import DomainError, Forbidden, InvalidValue, NotFound, RuleViolation
-from vistone.app import ConcurrencyConflict, IdempotencyKeyReused, PreconditionFailed
+from vistone.app import ContentionTimeout, IdempotencyKeyReused, PreconditionFailed
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,8 @@ class ApiProblem(Exception):
 
 
 def _status_of(error: DomainError) -> int:
+    if isinstance(error, ContentionTimeout):
+        return 503  # no rule failed: the same request may succeed later (Retry-After)
     if isinstance(error, PreconditionFailed):
         return 412
     if isinstance(error, IdempotencyKeyReused):
@@ -49,7 +51,7 @@ def _status_of(error: DomainError) -> int:
         return 403
     if isinstance(error, InvalidValue):
         return 422
-    if isinstance(error, (RuleViolation, ConcurrencyConflict)):
+    if isinstance(error, RuleViolation):
         return 409
     return 400
 
@@ -58,7 +60,11 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, error: DomainError) -> JSONResponse:
         status = _status_of(error)
-        return problem(status, error.code, type(error).__name__, error.message, field=error.field)
+        response = problem(status, error.code, type(error).__name__, error.message,
+                           field=error.field)
+        if isinstance(error, ContentionTimeout):
+            response.headers["Retry-After"] = str(error.retry_after_seconds)
+        return response
 
     @app.exception_handler(ApiProblem)
     async def api_problem(_: Request, error: ApiProblem) -> JSONResponse:

@@ -6,14 +6,21 @@ Optimistic concurrency (the store's unique (aggregate id, version) key) turns a 
 into a conflict; the unit of work then re-runs on fresh state, so a rule checked on one
 aggregate (a uniqueness claim, a person-day ledger, a project's dependency graph) holds
 under concurrent requests.
+
+Contention is not a failure: after a first conflict a command queues on process-local
+locks of the aggregates it touched (so one process's commands on one aggregate take
+turns instead of colliding), and conflicts with other processes are retried after a
+jittered exponential backoff. Only contention that outlasts the time budget
+(``CONTENTION_BUDGET_SECONDS``, 10 s) gives up, with ``ContentionTimeout`` (503).
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, ClassVar, TypeVar
@@ -22,6 +29,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
+from eventsourcing.utils import EnvType
 
 from domain.base import DomainError, NotFound
 from domain.channel import Channel
@@ -34,7 +42,14 @@ A = TypeVar("A", bound=Aggregate)
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 20
+# Application setting (environment: VISTONE_CONTENTION_BUDGET_SECONDS): how long a
+# command may keep retrying under contention before it answers 503.
+CONTENTION_BUDGET_SECONDS = "CONTENTION_BUDGET_SECONDS"
+DEFAULT_CONTENTION_BUDGET_SECONDS = 10.0
+# Backoff after a conflict with a writer outside this process's queue: a random pause
+# in [0, min(cap, base * 2**n)] ("full jitter") for the n-th such conflict.
+BACKOFF_BASE_SECONDS = 0.002
+BACKOFF_CAP_SECONDS = 0.1
 
 
 class DateAsISO(Transcoding):
@@ -48,10 +63,12 @@ class DateAsISO(Transcoding):
         return date.fromisoformat(data)
 
 
-class ConcurrencyConflict(DomainError):
-    """Too many concurrent writers for the same aggregates; the client may retry."""
+class ContentionTimeout(DomainError):
+    """Concurrent writers kept the command's aggregates busy for longer than the
+    contention budget. Nothing was appended and no rule failed: retry later (503)."""
 
-    code = "concurrency-conflict"
+    code = "contention-timeout"
+    retry_after_seconds = 1
 
 
 class PreconditionFailed(DomainError):
@@ -69,6 +86,58 @@ class CommandResult:
     id: UUID
     version: int
     position: int | None
+
+
+class AggregateLocks:
+    """Process-local locks on aggregate ids, made on demand and dropped when unused.
+
+    A command takes the whole set it needs in sorted order, and to need more it
+    releases everything and takes the union again: no two commands can wait for each
+    other in a cycle, so there is no deadlock."""
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._locks: dict[UUID, tuple[threading.Lock, int]] = {}  # lock, users
+
+    def acquire(self, ids: Iterable[UUID], deadline: float) -> bool:
+        """Take the locks of ``ids``; False (holding none of them) if ``deadline``
+        (``time.monotonic()``) passes first."""
+        ordered = sorted(set(ids))
+        with self._mutex:
+            locks = []
+            for aggregate_id in ordered:
+                lock, users = self._locks.get(aggregate_id, (None, 0))
+                lock = lock or threading.Lock()
+                self._locks[aggregate_id] = (lock, users + 1)
+                locks.append(lock)
+        taken: list[threading.Lock] = []
+        try:
+            for lock in locks:
+                if not lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                    break
+                taken.append(lock)
+        finally:
+            if len(taken) != len(locks):
+                for lock in taken:
+                    lock.release()
+                self._forget(ordered)
+        return len(taken) == len(locks)
+
+    def release(self, ids: Iterable[UUID]) -> None:
+        ordered = sorted(set(ids))
+        with self._mutex:
+            for aggregate_id in ordered:
+                self._locks[aggregate_id][0].release()
+        self._forget(ordered)
+
+    def _forget(self, ids: list[UUID]) -> None:
+        with self._mutex:
+            for aggregate_id in ids:
+                lock, users = self._locks[aggregate_id]
+                if users > 1:
+                    self._locks[aggregate_id] = (lock, users - 1)
+                else:
+                    del self._locks[aggregate_id]
 
 
 class UnitOfWork:
@@ -120,6 +189,13 @@ class Vistone(Application[UUID]):
         Channel: 100,
     }
 
+    def __init__(self, env: EnvType | None = None) -> None:
+        super().__init__(env)
+        budget = self.env.get(CONTENTION_BUDGET_SECONDS)
+        self.contention_budget_seconds = (float(budget) if budget
+                                          else DEFAULT_CONTENTION_BUDGET_SECONDS)
+        self.aggregate_locks = AggregateLocks()
+
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         transcoder.register(DateAsISO())  # due dates, time-log dates
@@ -144,58 +220,105 @@ class Vistone(Application[UUID]):
         if_match: int | None = None,
         idempotency: IdempotencyKey | None = None,
     ) -> CommandResult:
-        """Run ``decide`` in a unit of work and append what it decided, retrying on
-        conflicts. ``decide`` returns the aggregate the command is about."""
+        """Run ``decide`` in a unit of work and append what it decided, re-running it on
+        fresh state after a conflict. ``decide`` returns the aggregate the command is
+        about.
+
+        Contention is waited out, not reported: after a conflict the command holds this
+        process's locks of the aggregates it touched while it retries (one process's
+        commands on one aggregate take turns), and a conflict while holding them (a
+        writer of another process) is retried after a jittered exponential pause. When
+        the contention budget is spent it gives up with ContentionTimeout, having
+        appended nothing."""
         if idempotency is not None:
             prior = self._replay_idempotent(idempotency)
             if prior is not None:
                 return prior
-        for attempt in range(MAX_ATTEMPTS):
-            uow = UnitOfWork(self)
-            try:
-                target = decide(uow)
-            except DomainError:
-                # A retry overlapping its original may see the original's effect (the
-                # duplicate it would now refuse): answer what the original answered. A
-                # refusal itself records no key: it is not an answer to replay.
-                if idempotency is not None:
-                    prior = self._replay_idempotent(idempotency)
-                    if prior is not None:
-                        return prior
-                raise
-            if if_match is not None:
-                loaded = uow.loaded_version(target.id)
-                if loaded is not None and loaded != if_match:
-                    raise PreconditionFailed(
-                        f"If-Match names version {if_match}, the current version is {loaded}"
-                    )
-            touched = uow.touched()
-            if not touched:
-                return self._answer_unchanged(target, idempotency)
-            save_kwargs: dict[str, Any] = {}
+        deadline = time.monotonic() + self.contention_budget_seconds
+        held: set[UUID] = set()
+        contended: set[UUID] = set()
+        overtaken = 0  # conflicts while holding the locks of everything touched
+        try:
+            while True:
+                outcome = self._attempt(decide, if_match, idempotency)
+                if isinstance(outcome, CommandResult):
+                    return outcome
+                contended |= outcome
+                if time.monotonic() >= deadline:
+                    break
+                if outcome <= held:
+                    overtaken += 1
+                    pause = random.uniform(0, min(
+                        BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** min(overtaken, 16)))
+                    time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+                    continue
+                # Take the locks of everything touched so far, all at once in sorted
+                # order (never one more while holding some: no deadlock), and wait
+                # there for this process's other commands on them to finish.
+                wanted = held | outcome
+                self.aggregate_locks.release(held)
+                held = set()
+                if not self.aggregate_locks.acquire(wanted, deadline):
+                    break
+                held = wanted
+        finally:
+            self.aggregate_locks.release(held)
+        log.warning("contention budget of %.1f s spent on %s", self.contention_budget_seconds,
+                    ", ".join(sorted(str(i) for i in contended)))
+        raise ContentionTimeout(
+            "too many concurrent changes to the same records; nothing was changed, retry later"
+        )
+
+    def _attempt(
+        self,
+        decide: Callable[[UnitOfWork], Aggregate],
+        if_match: int | None,
+        idempotency: IdempotencyKey | None,
+    ) -> CommandResult | set[UUID]:
+        """One run of the unit of work: the answer, or, if a concurrent writer appended
+        to one of the aggregates it touched first, the ids of those aggregates."""
+        uow = UnitOfWork(self)
+        try:
+            target = decide(uow)
+        except DomainError:
+            # A retry overlapping its original may see the original's effect (the
+            # duplicate it would now refuse): answer what the original answered. A
+            # refusal itself records no key: it is not an answer to replay.
             if idempotency is not None:
-                save_kwargs["idempotency"] = (idempotency, target.id, target.version)
-            new_events = [e for a in touched for e in a.pending_events]
-            try:
-                recordings = self.save(*touched, **save_kwargs)
-            except IntegrityError:
-                if idempotency is not None:
-                    prior = self._replay_idempotent(idempotency)
-                    if prior is not None:
-                        return prior
-                # The store retries a write whose connection broke; if the first try had
-                # committed, the retry collides with our own events: that is a success.
-                position = self.vistone_recorder.position_if_stored(
-                    [self.mapper.to_stored_event(e) for e in new_events])
-                if position is not None:
-                    return CommandResult(target.id, target.version, position)
-                # Someone appended to one of our aggregates first: decide again on
-                # fresh state, after a short randomized pause to spread the retries.
-                time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
-                continue
-            position = max(r.notification.id for r in recordings)
-            return CommandResult(target.id, target.version, position)
-        raise ConcurrencyConflict("too many concurrent changes to the same records; retry")
+                prior = self._replay_idempotent(idempotency)
+                if prior is not None:
+                    return prior
+            raise
+        if if_match is not None:
+            loaded = uow.loaded_version(target.id)
+            if loaded is not None and loaded != if_match:
+                raise PreconditionFailed(
+                    f"If-Match names version {if_match}, the current version is {loaded}"
+                )
+        touched = uow.touched()
+        if not touched:
+            return self._answer_unchanged(target, idempotency)
+        save_kwargs: dict[str, Any] = {}
+        if idempotency is not None:
+            save_kwargs["idempotency"] = (idempotency, target.id, target.version)
+        new_events = [e for a in touched for e in a.pending_events]
+        try:
+            recordings = self.save(*touched, **save_kwargs)
+        except IntegrityError:
+            if idempotency is not None:
+                prior = self._replay_idempotent(idempotency)
+                if prior is not None:
+                    return prior
+            # The store retries a write whose connection broke; if the first try had
+            # committed, the retry collides with our own events: that is a success.
+            position = self.vistone_recorder.position_if_stored(
+                [self.mapper.to_stored_event(e) for e in new_events])
+            if position is not None:
+                return CommandResult(target.id, target.version, position)
+            # Someone appended to one of our aggregates first.
+            return {a.id for a in touched}
+        position = max(r.notification.id for r in recordings)
+        return CommandResult(target.id, target.version, position)
 
     def _answer_unchanged(self, target: Aggregate,
                           idempotency: IdempotencyKey | None) -> CommandResult:

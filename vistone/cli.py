@@ -6,9 +6,11 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from dataclasses import replace
 from typing import Any
@@ -79,6 +81,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         settings = replace(settings, run_projections_in_server=False)
     runtime = Runtime.open(settings)
     projector: subprocess.Popen[bytes] | None = None
+    metrics_dir: str | None = None
     try:
         if not args.no_demo:
             credentials = load_demo(runtime.app, only_if_empty=True)
@@ -99,6 +102,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         os.environ["DATABASE_URL"] = runtime.database.url
         os.environ["VISTONE_JWT_SECRET"] = settings.resolve_jwt_secret()
         os.environ["VISTONE_PROJECTIONS"] = "external"
+        # Request metrics of every HTTP worker add up in /metrics (multiprocess mode).
+        metrics_dir = tempfile.mkdtemp(prefix="vistone-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
         if not args.no_projections:
             projector = subprocess.Popen([sys.executable, "-m", "vistone.cli", "worker"])
         uvicorn.run("api.asgi:app", factory=True, workers=args.workers, host=args.host,
@@ -114,6 +120,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
                 projector.wait()
         runtime.close()
         runtime.database.release()  # last: nothing of ours uses the server any more
+        if metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:
@@ -146,7 +154,7 @@ def _status(settings: Settings, _: argparse.Namespace) -> int:
         rows = read_model_status(runtime.app, runtime.pool, runtime.read_models)
     finally:
         runtime.close()
-    print(f"{'read model':<12} {'state':<9} {'gen':>4} {'position':>9} {'log head':>9} "
+    print(f"{'read model':<14} {'state':<9} {'gen':>4} {'position':>9} {'log head':>9} "
           f"{'lag':>7} {'lag s':>7}  note")
     for s in rows:
         if s.stopped:
@@ -157,7 +165,7 @@ def _status(settings: Settings, _: argparse.Namespace) -> int:
             note = f"version {s.version}; this code declares {s.declared_version}"
         else:
             note = f"version {s.version}"
-        print(f"{s.name:<12} {s.state:<9} {s.generation or '-':>4} {s.position:>9} "
+        print(f"{s.name:<14} {s.state:<9} {s.generation or '-':>4} {s.position:>9} "
               f"{s.head:>9} {s.lag:>7} {s.lag_seconds:>7.1f}  {note}")
     return 1 if any(s.stopped for s in rows) else 0
 

@@ -74,6 +74,9 @@ class EventFailed(Exception):
 
 ErrorHandler = Callable[[Target, Exception], None]
 
+# Stand-downs already logged by this process (read model, reason).
+_announced: set[tuple[str, str]] = set()
+
 
 def process_pending(
     app: Vistone,
@@ -94,6 +97,10 @@ def process_pending(
         reconcile(pool, models, started_at=started_at)
         head, generations = _catalogue(app, pool, [m.name for m in models])
         plans = {m.name: plan_model(m, generations or [], started_at) for m in models}
+    for name, plan in plans.items():
+        if plan.stand_down and (name, plan.stand_down) not in _announced:
+            _announced.add((name, plan.stand_down))
+            log.warning("read model %s: standing down: %s", name, plan.stand_down)
     targets = [Target(m, g) for m in models for g in plans[m.name].run]
     if ready is not None:
         targets = [t for t in targets if ready(t)]

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from domain.base import DomainError, Forbidden, InvalidValue, NotFound, RuleViolation
 from vistone.app import ContentionTimeout, IdempotencyKeyReused, PreconditionFailed
@@ -56,6 +58,31 @@ def _status_of(error: DomainError) -> int:
     return 400
 
 
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "HTTP error"
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method served at the request's path, asked of the app's routes themselves
+    (a route whose path matches but whose methods do not is only a partial match): all
+    the routes of that path count, in included routers too, and HEAD or OPTIONS only
+    where a route really serves them."""
+    allowed = []
+    for method in HTTP_METHODS:
+        probe = {"type": "http", "method": method, "path": request.scope["path"],
+                 "root_path": request.scope.get("root_path", ""),
+                 "headers": request.scope.get("headers", []), "query_string": b""}
+        if any(route.matches(probe)[0] is Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, error: DomainError) -> JSONResponse:
@@ -87,11 +114,22 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem(422, "validation-error", "Invalid request", detail, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
-        slug = {404: "not-found", 405: "method-not-allowed"}.get(error.status_code, "http-error")
-        response = problem(error.status_code, slug, str(error.detail), None)
-        if error.headers:
-            response.headers.update(error.headers)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        status = error.status_code
+        slug = {404: "not-found", 405: "method-not-allowed"}.get(status, "http-error")
+        title = _phrase(status)
+        detail = str(error.detail) if error.detail and str(error.detail) != title else None
+        headers = dict(error.headers or {})
+        if status == 404 and detail is None:
+            detail = f"no route matches {request.url.path} (the API's paths are in /docs)"
+        elif status == 405:
+            # Starlette names only the first route whose path matches; list them all.
+            allowed = _allowed_methods(request)
+            headers["Allow"] = ", ".join(allowed)
+            detail = (f"{request.method} is not allowed on {request.url.path}; "
+                      f"allowed: {', '.join(allowed) or 'none'}")
+        response = problem(status, slug, title, detail or title)
+        response.headers.update(headers)
         return response
 
     @app.exception_handler(json.JSONDecodeError)

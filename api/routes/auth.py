@@ -38,7 +38,9 @@ class LoginBody(Strict):
 
 
 class ProfileBody(Strict):
-    name: str | None = Field(default=None, max_length=200)
+    """Only the fields sent change; send ``phone: null`` to clear it."""
+
+    name: str = Field(Strict.ABSENT, max_length=200)
     phone: str | None = Field(default=None, max_length=20)
 
 
@@ -90,7 +92,7 @@ def me(request: Request, caller: Caller) -> JSONResponse:
 def update_me(body: ProfileBody, request: Request, caller: Caller) -> JSONResponse:
     result = users.update_profile(
         runtime_of(request).app, context_of(request, caller), caller,
-        name=body.name, phone=body.phone, if_match=if_match_of(request),
+        changes=body.changes(), if_match=if_match_of(request),
         idempotency=idempotency_of(request, caller),
     )
     return command_response(result)

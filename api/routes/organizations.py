@@ -38,9 +38,12 @@ class CreateOrganization(Strict):
 
 
 class UpdateOrganization(Strict):
-    name: str | None = Field(default=None, max_length=200)
-    slug: str | None = Field(default=None, max_length=63)
-    settings: dict[str, Any] | None = None
+    """Only the fields sent change; none of them may be null (send ``settings: {}`` to
+    empty the settings)."""
+
+    name: str = Field(Strict.ABSENT, max_length=200)
+    slug: str = Field(Strict.ABSENT, max_length=63)
+    settings: dict[str, Any] = Field(Strict.ABSENT)
 
 
 class AddMember(Strict):
@@ -94,9 +97,10 @@ def get_organization(organization_id: UUID, request: Request, caller: Caller) ->
 @router.patch("/{organization_id}")
 def update_organization(organization_id: UUID, body: UpdateOrganization, request: Request,
                         caller: Caller) -> JSONResponse:
+    changes = body.changes()  # never None: the body's types refuse null
     result = commands.update_organization(
         runtime_of(request).app, context_of(request, caller), organization_id,
-        name=body.name, slug=body.slug, settings=body.settings,
+        name=changes.get("name"), slug=changes.get("slug"), settings=changes.get("settings"),
         if_match=if_match_of(request), idempotency=idempotency_of(request, caller),
     )
     return command_response(result)

@@ -51,16 +51,17 @@ class CreateProject(Strict):
 
 
 class UpdateProject(Strict):
-    """Only the fields sent change; send null to clear an optional field."""
+    """Only the fields sent change; send null to clear description, client_id, the
+    dates or budget (name, spent_budget and progress may not be null)."""
 
-    name: str | None = Field(default=None, max_length=200)
+    name: str = Field(Strict.ABSENT, max_length=200)
     description: str | None = Field(default=None, max_length=10_000)
     client_id: UUID | None = None
     start_date: date | None = None
     end_date: date | None = None
     budget: Money | None = None
-    spent_budget: Money | None = None
-    progress: int | None = Field(default=None, ge=0, le=100)
+    spent_budget: Money = Field(Strict.ABSENT)
+    progress: int = Field(Strict.ABSENT, ge=0, le=100)
 
 
 class ChangeStatus(Strict):
@@ -161,7 +162,7 @@ def update_project(organization_id: UUID, project_id: UUID, body: UpdateProject,
                    request: Request, caller: Caller) -> JSONResponse:
     result = commands.update_project(
         runtime_of(request).app, context_of(request, caller), organization_id, project_id,
-        changes=body.model_dump(exclude_unset=True), if_match=if_match_of(request),
+        changes=body.changes(), if_match=if_match_of(request),
         idempotency=idempotency_of(request, caller),
     )
     return command_response(result)

@@ -53,11 +53,12 @@ class CreateTask(Strict):
 
 
 class UpdateTask(Strict):
-    """Only the fields sent change; send null to clear description or due_date."""
+    """Only the fields sent change; send null to clear description or due_date (title
+    and priority may not be null)."""
 
-    title: str | None = Field(default=None, max_length=MAX_TITLE)
+    title: str = Field(Strict.ABSENT, max_length=MAX_TITLE)
     description: str | None = Field(default=None, max_length=MAX_DESCRIPTION)
-    priority: str | None = Field(default=None, max_length=20)
+    priority: str = Field(Strict.ABSENT, max_length=20)
     due_date: date | None = None
 
 
@@ -74,8 +75,10 @@ class AddChecklistItem(Strict):
 
 
 class UpdateChecklistItem(Strict):
-    done: bool | None = None
-    text: str | None = Field(default=None, max_length=MAX_CHECKLIST_TEXT)
+    """Send done, text or both (neither may be null)."""
+
+    done: bool = Field(Strict.ABSENT)
+    text: str = Field(Strict.ABSENT, max_length=MAX_CHECKLIST_TEXT)
 
 
 class AddDependency(Strict):
@@ -109,7 +112,7 @@ def create_task(organization_id: UUID, project_id: UUID, body: CreateTask, reque
 def update_task(organization_id: UUID, task_id: UUID, body: UpdateTask, request: Request,
                 caller: Caller) -> JSONResponse:
     app, ctx = _app_and_context(request, caller)
-    changes = {name: getattr(body, name) for name in body.model_fields_set}
+    changes = body.changes()
     if "priority" in changes:
         changes["priority"] = parse_enum(TaskPriority, changes["priority"], "priority")
     result = commands.update_task(
@@ -165,12 +168,14 @@ def add_checklist_item(organization_id: UUID, task_id: UUID, body: AddChecklistI
 def update_checklist_item(organization_id: UUID, task_id: UUID, item_id: ItemId,
                           body: UpdateChecklistItem, request: Request,
                           caller: Caller) -> JSONResponse:
-    if body.done is None and body.text is None:
+    changes = body.changes()  # never None: the body's types refuse null
+    if not changes:
         raise ApiProblem(422, "validation-error", "Invalid request",
                          "send done (true or false) and/or text")
     app, ctx = _app_and_context(request, caller)
     result = commands.update_checklist_item(
-        app, ctx, organization_id, task_id, item_id, done=body.done, text=body.text,
+        app, ctx, organization_id, task_id, item_id, done=changes.get("done"),
+        text=changes.get("text"),
         if_match=if_match_of(request), idempotency=idempotency_of(request, caller),
     )
     return command_response(result)

@@ -49,10 +49,11 @@ class LogTime(Strict):
 
 
 class EditTimeLog(Strict):
-    """Only the fields sent change; send ``description: null`` to clear it."""
+    """Only the fields sent change; send ``description: null`` to clear it (work_date
+    and hours may not be null)."""
 
-    work_date: date | None = None
-    hours: Hours | None = None
+    work_date: date = Field(Strict.ABSENT)
+    hours: Hours = Field(Strict.ABSENT)
     description: str | None = Field(default=None, max_length=2000)
 
 
@@ -81,13 +82,9 @@ def log_time(organization_id: UUID, body: LogTime, request: Request,
 @router.patch("/time-logs/{time_log_id}")
 def edit_time_log(organization_id: UUID, time_log_id: UUID, body: EditTimeLog,
                   request: Request, caller: Caller) -> JSONResponse:
-    changes = {name: getattr(body, name) for name in body.model_fields_set}
-    for required in ("work_date", "hours"):
-        if required in changes and changes[required] is None:
-            raise invalid(required, "must not be null")
     result = commands.edit_time_log(
         runtime_of(request).app, context_of(request, caller), organization_id, time_log_id,
-        changes=changes, if_match=if_match_of(request),
+        changes=body.changes(), if_match=if_match_of(request),
         idempotency=idempotency_of(request, caller),
     )
     return command_response(result)

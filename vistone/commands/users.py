@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID, uuid4
 
 from domain.base import AlreadyExists, CommandContext, InvalidValue, NotFound
@@ -78,9 +79,21 @@ def authenticate(app: Vistone, email: str, password: str) -> UUID | None:
 
 
 def update_profile(
-    app: Vistone, ctx: CommandContext, user_id: UUID, *, name: str | None, phone: str | None,
+    app: Vistone, ctx: CommandContext, user_id: UUID, *, changes: dict[str, Any],
     if_match: int | None = None, idempotency: IdempotencyKey | None = None,
 ) -> CommandResult:
+    """Apply the fields present in ``changes`` (name, phone): absent fields stay as they
+    are, ``phone: None`` clears the phone, a name cannot be cleared."""
+    unknown = set(changes) - {"name", "phone"}
+    if unknown:
+        raise InvalidValue(f"unknown field(s): {', '.join(sorted(unknown))}",
+                           field=sorted(unknown)[0])
+    if "name" in changes and changes["name"] is None:
+        raise InvalidValue("name must not be null", field="name")
+    name = changes.get("name")
+    # The domain reads None as "unchanged" and an empty phone as "no phone".
+    phone = "" if "phone" in changes and changes["phone"] is None else changes.get("phone")
+
     def decide(uow: UnitOfWork) -> User:
         if ctx.actor_id != user_id:
             raise NotFound(f"user {user_id} not found")

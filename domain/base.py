@@ -8,6 +8,7 @@ method that only mutates state, so replaying history never re-runs a rule.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID, uuid5
@@ -37,6 +38,16 @@ class CommandContext:
     client_ip: str | None = None
     user_agent: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # The metadata travels on every event, so it follows the text rule too.
+        for name in ("correlation_id", "causation_id", "client_ip", "user_agent"):
+            value = getattr(self, name)
+            if value is not None:
+                valid_text(value, name)
+        for key, value in self.extra.items():
+            valid_text(key, "extra")
+            valid_text(value, "extra")
 
     @property
     def meta(self) -> dict[str, Any]:
@@ -97,19 +108,40 @@ class AlreadyExists(RuleViolation):
     code = "already-exists"
 
 
-def refuse_nul(value: str, field_name: str) -> str:
-    """PostgreSQL text cannot hold NUL: refused here, before it reaches the log, so no read
-    model can ever be stopped by an event it cannot store."""
-    if "\x00" in value:
-        raise InvalidValue(f"{field_name} must not contain NUL characters", field=field_name)
+# What no consumer of the log can hold: NUL (PostgreSQL text and jsonb refuse it) and lone
+# surrogates (not Unicode scalar values: they have no UTF-8 encoding, so the event itself
+# cannot be encoded). Every other code point, in every plane, is valid text.
+_INVALID_TEXT = re.compile("[\x00\ud800-\udfff]")
+
+
+def is_valid_text(value: str) -> bool:
+    """True if ``value`` is valid Unicode (encodable as UTF-8) without NUL."""
+    return _INVALID_TEXT.search(value) is None
+
+
+def valid_text(value: str, field_name: str) -> str:
+    """The text rule every text entry point applies (see docs/values.md): refused here,
+    before it reaches the log, so no consumer can ever be stopped by an event it cannot
+    store or encode."""
+    if not isinstance(value, str):
+        raise InvalidValue(f"{field_name} must be text", field=field_name)
+    found = _INVALID_TEXT.search(value)
+    if found is not None:
+        if found.group() == "\x00":
+            raise InvalidValue(f"{field_name} must not contain NUL characters",
+                               field=field_name)
+        raise InvalidValue(f"{field_name} must be valid Unicode text (it holds a lone "
+                           "surrogate code point)", field=field_name)
     return value
+
+
+# The former name, kept for callers: it refuses lone surrogates as well as NUL.
+refuse_nul = valid_text
 
 
 def require_text(value: str, field_name: str, *, max_length: int, min_length: int = 1) -> str:
     """Strip and bound a text field; names the field when it is wrong."""
-    if not isinstance(value, str):
-        raise InvalidValue(f"{field_name} must be text", field=field_name)
-    stripped = refuse_nul(value, field_name).strip()
+    stripped = valid_text(value, field_name).strip()
     if len(stripped) < min_length:
         raise InvalidValue(f"{field_name} must not be empty", field=field_name)
     if len(stripped) > max_length:
@@ -122,10 +154,9 @@ def require_text(value: str, field_name: str, *, max_length: int, min_length: in
 def optional_text(value: str | None, field_name: str, *, max_length: int) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str):
-        raise InvalidValue(f"{field_name} must be text", field=field_name)
+    valid_text(value, field_name)
     if len(value) > max_length:
         raise InvalidValue(
             f"{field_name} is longer than {max_length} characters", field=field_name
         )
-    return refuse_nul(value, field_name)
+    return value

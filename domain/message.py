@@ -17,7 +17,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.base import Forbidden, InvalidValue, RuleViolation, refuse_nul
+from domain.base import Forbidden, InvalidValue, RuleViolation, valid_text
 
 MAX_CONTENT_LENGTH = 4000
 MAX_ATTACHMENTS = 10
@@ -44,7 +44,7 @@ class MessageDeleted(RuleViolation):
 def validate_content(content: str) -> str:
     if not isinstance(content, str):
         raise InvalidValue("content must be text", field="content")
-    if not refuse_nul(content, "content").strip():
+    if not valid_text(content, "content").strip():
         raise InvalidValue("content must not be empty", field="content")
     if len(content) > MAX_CONTENT_LENGTH:
         raise MessageTooLong(
@@ -84,6 +84,9 @@ def validate_attachments(attachments: Iterable[dict[str, Any]]) -> list[dict[str
         if not isinstance(url, str) or len(url) > MAX_URL_LENGTH:
             raise InvalidValue(f"attachment url must be text of at most {MAX_URL_LENGTH} "
                                "characters", field="attachments.url")
+        valid_text(url, "attachments.url")
+        if isinstance(file_type, str):
+            valid_text(file_type, "attachments.file_type")
         try:
             parts = urlsplit(url)
         except ValueError:

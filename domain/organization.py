@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 from uuid import UUID
@@ -11,13 +10,14 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.base import InvalidValue, NotFound, RuleViolation, require_text
 from domain.roles import Role
+from domain.values import json_size, strict_json
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])$")
 MAX_SETTINGS_BYTES = 16_384
 
 
 def validate_slug(slug: str) -> str:
-    if not isinstance(slug, str) or not SLUG_PATTERN.match(slug) or "--" in slug:
+    if not isinstance(slug, str) or not SLUG_PATTERN.fullmatch(slug) or "--" in slug:
         raise InvalidValue(
             "slug must be 3-63 lowercase letters, digits or single hyphens, "
             "starting and ending with a letter or digit",
@@ -27,12 +27,11 @@ def validate_slug(slug: str) -> str:
 
 
 def validate_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """Strict JSON (domain/values.py) of at most MAX_SETTINGS_BYTES as stored."""
     if not isinstance(settings, dict):
         raise InvalidValue("settings must be an object", field="settings")
-    encoded = json.dumps(settings)
-    if "\\u0000" in encoded:
-        raise InvalidValue("settings must not contain NUL characters", field="settings")
-    if len(encoded) > MAX_SETTINGS_BYTES:
+    strict_json(settings, "settings")
+    if json_size(settings) > MAX_SETTINGS_BYTES:
         raise InvalidValue(f"settings exceed {MAX_SETTINGS_BYTES} bytes", field="settings")
     return settings
 

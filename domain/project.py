@@ -25,6 +25,7 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.base import InvalidValue, NotFound, RuleViolation, optional_text, require_text
 from domain.roles import Role
+from domain.values import money as money_amount
 
 
 class ProjectStatus(StrEnum):
@@ -81,15 +82,8 @@ def parse_enum(enum: type[StrEnum], value: str, field_name: str) -> Any:
 
 
 def validate_money(value: Decimal | None, field_name: str) -> Decimal | None:
-    if value is None:
-        return None
-    if not isinstance(value, Decimal) or not value.is_finite():
-        raise InvalidValue(f"{field_name} must be a number", field=field_name)
-    if value < 0:
-        raise InvalidValue(f"{field_name} must not be negative", field=field_name)
-    if value > Decimal("1e15"):
-        raise InvalidValue(f"{field_name} is too large", field=field_name)
-    return value
+    """0 to 999,999,999,999,999.99, at most 2 decimal places (domain/values.py)."""
+    return money_amount(value, field_name)
 
 
 def validate_progress(progress: int) -> int:

@@ -8,13 +8,14 @@ together with the TimeLog in one atomic append.
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
 from domain.base import Forbidden, InvalidValue, NotFound, optional_text
+from domain.values import decimal_amount
 
 MAX_HOURS_PER_DAY = Decimal(24)
 HOURS_QUANTUM = Decimal("0.01")
@@ -22,23 +23,11 @@ MAX_DESCRIPTION = 2000
 
 
 def validate_hours(hours: Any) -> Decimal:
-    """Positive, at most 24, at most two decimal places; stored as e.g. ``Decimal('1.50')``."""
-    if isinstance(hours, bool) or not isinstance(hours, (Decimal, int)):
-        raise InvalidValue("hours must be a number", field="hours")
-    value = Decimal(hours)
-    if not value.is_finite():
-        raise InvalidValue("hours must be a finite number", field="hours")
-    if value <= 0:
-        raise InvalidValue("hours must be greater than 0", field="hours")
-    if value > MAX_HOURS_PER_DAY:
-        raise InvalidValue("hours must not exceed 24", field="hours")
-    try:
-        quantized = value.quantize(HOURS_QUANTUM)
-    except InvalidOperation:  # pragma: no cover - bounded above, kept for safety
-        raise InvalidValue("hours must have at most 2 decimal places", field="hours") from None
-    if quantized != value:
-        raise InvalidValue("hours must have at most 2 decimal places", field="hours")
-    return quantized
+    """0.01 to 24, at most two decimal places (the shared amount rule, domain/values.py);
+    stored as e.g. ``Decimal('1.50')``."""
+    value = decimal_amount(hours, "hours", places=2, minimum=HOURS_QUANTUM,
+                           maximum=MAX_HOURS_PER_DAY)
+    return value.quantize(HOURS_QUANTUM)
 
 
 def validate_work_date(work_date: Any) -> date:

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.base import InvalidValue, optional_text, refuse_nul, require_text
+from domain.base import InvalidValue, optional_text, require_text, valid_text
 
 EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 PHONE_PATTERN = re.compile(r"^\+?[0-9 ()-]{5,20}$")
@@ -18,7 +18,7 @@ def normalize_email(email: str) -> str:
     """Emails are unique case-insensitively: the claim key is the lower-cased form."""
     if not isinstance(email, str):
         raise InvalidValue("email must be text", field="email")
-    email = refuse_nul(email, "email").strip().lower()
+    email = valid_text(email, "email").strip().lower()
     if len(email) > 254 or not EMAIL_PATTERN.match(email):
         raise InvalidValue("email is not a valid address", field="email")
     return email
@@ -26,7 +26,7 @@ def normalize_email(email: str) -> str:
 
 def validate_phone(phone: str | None) -> str | None:
     phone = optional_text(phone, "phone", max_length=20)
-    if phone is not None and not PHONE_PATTERN.match(phone):
+    if phone is not None and not PHONE_PATTERN.fullmatch(phone):
         raise InvalidValue("phone must be digits, spaces, ()- and an optional +", field="phone")
     return phone
 

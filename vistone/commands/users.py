@@ -5,7 +5,14 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID, uuid4
 
-from domain.base import AlreadyExists, CommandContext, InvalidValue, NotFound
+from domain.base import (
+    AlreadyExists,
+    CommandContext,
+    InvalidValue,
+    NotFound,
+    is_valid_text,
+    valid_text,
+)
 from domain.uniqueness import UniqueClaim, claim_id
 from domain.user import User, normalize_email
 from vistone.app import CommandResult, UnitOfWork, Vistone
@@ -24,7 +31,8 @@ def validate_password(password: str) -> str:
             f"password must be {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters",
             field="password",
         )
-    return password
+    # Hashed, never stored, but it must be encodable (UTF-8) to be hashed at all.
+    return valid_text(password, "password")
 
 
 def email_claim_id(email: str) -> UUID:
@@ -65,6 +73,8 @@ def register_user(
 def authenticate(app: Vistone, email: str, password: str) -> UUID | None:
     """The user id for a correct email and password, else None. Reads the command
     side (claim, then user), so a login works before the read models catch up."""
+    if not isinstance(password, str) or not is_valid_text(password):
+        return None  # no password anyone could have registered (and it cannot be hashed)
     try:
         claim_key = email_claim_id(email)
     except InvalidValue:

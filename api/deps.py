@@ -28,7 +28,7 @@ from starlette.responses import JSONResponse as StarletteJSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.problems import ApiProblem, problem
-from domain.base import CommandContext
+from domain.base import CommandContext, is_valid_text
 from projections.runner import wait_for_position
 from vistone.app import CommandResult
 from vistone.recorder import IdempotencyKey
@@ -230,7 +230,7 @@ def decode_cursor(cursor: str | None, size: int) -> list[Any] | None:
         return None
     try:
         values = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         values = None
     if not isinstance(values, list) or len(values) != size:
         raise ApiProblem(400, "invalid-cursor", "Invalid cursor",
@@ -239,8 +239,12 @@ def decode_cursor(cursor: str | None, size: int) -> list[Any] | None:
 
 
 def text(value: Any) -> str:
+    """A text value of a cursor: what the domain accepts as text (no NUL, no lone
+    surrogate), so a forged one is a 400, never a database or encoding error."""
     if not isinstance(value, str):
         raise TypeError("not text")
+    if not is_valid_text(value):
+        raise ValueError("not valid text")
     return value
 
 

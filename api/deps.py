@@ -216,9 +216,17 @@ def read_consistency(request: Request, read_models: list[str]) -> dict[str, str]
         raise ApiProblem(400, "invalid-position", "Invalid log position",
                          f"{POSITION_HEADER} must be a non-negative integer")
     runtime = runtime_of(request)
-    caught_up = wait_for_position(runtime.pool, read_models, int(raw),
-                                  runtime.settings.read_wait_seconds)
-    return {"X-Consistent": "true" if caught_up else "false"}
+    consistency = wait_for_position(runtime.pool, read_models, int(raw),
+                                    runtime.settings.read_wait_seconds)
+    if consistency.stopped:
+        # A stopped read model will not reach the position by waiting: say which one,
+        # rather than answer stale data or a 404 for what the caller just created.
+        detail = "; ".join(
+            f"read model {s.name} is stopped at log position {s.position} "
+            f"(event {s.failed_position} cannot be applied)" for s in consistency.stopped)
+        raise ApiProblem(503, "read-model-stopped", "Read model stopped", detail,
+                         headers={"Retry-After": "30"})
+    return {"X-Consistent": "true" if consistency.caught_up else "false"}
 
 
 def encode_cursor(values: list[Any]) -> str:

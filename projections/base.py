@@ -21,6 +21,15 @@ from psycopg import Cursor
 Handler = Callable[[Any, Cursor[Any], Any], None]
 
 
+def with_first(first: str | None, statement: str) -> str:
+    """``statement`` preceded by ``first``, a write to another table, as a data-modifying
+    CTE: both run in one statement, so a handler costs one round trip. (PostgreSQL runs a
+    data-modifying CTE exactly once, whether or not the main statement reads it; both see
+    the same snapshot, so they must not touch the same rows.) Plain text: handlers only
+    put constants of their own module in statements, values always go as parameters."""
+    return statement if first is None else f"WITH first AS ({first}) {statement}"
+
+
 def handles(*event_classes: type) -> Callable[[Handler], Handler]:
     """Mark a read-model method as the handler of the given event classes."""
 

@@ -7,7 +7,7 @@ from typing import Any
 from psycopg import Cursor
 
 from domain.channel import Channel
-from projections.base import ReadModel, handles
+from projections.base import ReadModel, handles, with_first
 
 
 class ChannelsReadModel(ReadModel):
@@ -41,10 +41,13 @@ class ChannelsReadModel(ReadModel):
     )
     tables = ("channels", "channel_members")
 
-    def _touch(self, cur: Cursor[Any], e: Any) -> None:
+    def _touch(self, cur: Cursor[Any], e: Any, *, first: str | None = None,
+               first_params: tuple = ()) -> None:
+        """Update the channel's row; ``first`` (a write to the members) goes in the same
+        statement."""
         cur.execute(
-            "UPDATE channels SET updated_at = %s, version = %s WHERE id = %s",
-            (e.timestamp, e.originator_version, e.originator_id),
+            with_first(first, "UPDATE channels SET updated_at = %s, version = %s WHERE id = %s"),
+            (*first_params, e.timestamp, e.originator_version, e.originator_id),
         )
 
     @handles(Channel.Created)
@@ -65,16 +68,12 @@ class ChannelsReadModel(ReadModel):
 
     @handles(Channel.MemberJoined)
     def _joined(self, cur: Cursor[Any], e: Any) -> None:
-        cur.execute(
-            "INSERT INTO channel_members VALUES (%s, %s, %s, %s)",
-            (e.originator_id, e.user_id, e.role, e.timestamp),
-        )
-        self._touch(cur, e)
+        self._touch(cur, e, first=(
+            "INSERT INTO channel_members VALUES (%s, %s, %s, %s)"
+        ), first_params=(e.originator_id, e.user_id, e.role, e.timestamp))
 
     @handles(Channel.MemberLeft)
     def _left(self, cur: Cursor[Any], e: Any) -> None:
-        cur.execute(
-            "DELETE FROM channel_members WHERE channel_id = %s AND user_id = %s",
-            (e.originator_id, e.user_id),
-        )
-        self._touch(cur, e)
+        self._touch(cur, e, first=(
+            "DELETE FROM channel_members WHERE channel_id = %s AND user_id = %s"
+        ), first_params=(e.originator_id, e.user_id))

@@ -78,11 +78,9 @@ class MessagesReadModel(ReadModel):
     @handles(Message.Deleted)
     def _deleted(self, cur: Cursor[Any], e: Any) -> None:
         cur.execute(
-            "UPDATE messages SET content = NULL, deleted_at = %s, version = %s "
-            "WHERE id = %s",
-            (e.timestamp, e.originator_version, e.originator_id),
+            "WITH attachments AS (DELETE FROM message_attachments WHERE message_id = %s), "
+            "mentions AS (DELETE FROM message_mentions WHERE message_id = %s) "
+            "UPDATE messages SET content = NULL, deleted_at = %s, version = %s WHERE id = %s",
+            (e.originator_id, e.originator_id, e.timestamp, e.originator_version,
+             e.originator_id),
         )
-        cur.execute("DELETE FROM message_attachments WHERE message_id = %s",
-                    (e.originator_id,))
-        cur.execute("DELETE FROM message_mentions WHERE message_id = %s",
-                    (e.originator_id,))

@@ -9,7 +9,7 @@ from psycopg.types.json import Jsonb
 
 from domain.organization import Organization
 from domain.roles import Role
-from projections.base import ReadModel, handles
+from projections.base import ReadModel, handles, with_first
 
 
 class OrganizationsReadModel(ReadModel):
@@ -39,23 +39,24 @@ class OrganizationsReadModel(ReadModel):
     )
     tables = ("organizations", "organization_members")
 
-    def _touch(self, cur: Cursor[Any], e: Any, assignments: str = "", params: tuple = ()) -> None:
+    def _touch(self, cur: Cursor[Any], e: Any, assignments: str = "", params: tuple = (), *,
+               first: str | None = None, first_params: tuple = ()) -> None:
+        """Update the organization's row; ``first`` (a write to the members) goes in the
+        same statement."""
         cur.execute(
-            f"UPDATE organizations SET {assignments}updated_at = %s, version = %s "
-            "WHERE id = %s",
-            (*params, e.timestamp, e.originator_version, e.originator_id),
+            with_first(first, f"UPDATE organizations SET {assignments}updated_at = %s, "
+                       "version = %s WHERE id = %s"),
+            (*first_params, *params, e.timestamp, e.originator_version, e.originator_id),
         )
 
     @handles(Organization.Created)
     def _created(self, cur: Cursor[Any], e: Any) -> None:
         cur.execute(
-            "INSERT INTO organizations (id, name, slug, created_at, updated_at, version) "
-            "VALUES (%s, %s, %s, %s, %s, %s)",
-            (e.originator_id, e.name, e.slug, e.timestamp, e.timestamp, e.originator_version),
-        )
-        cur.execute(
-            "INSERT INTO organization_members VALUES (%s, %s, %s, %s, %s)",
-            (e.originator_id, e.founder_id, Role.ORGANIZER.value, e.timestamp, e.timestamp),
+            with_first("INSERT INTO organization_members VALUES (%s, %s, %s, %s, %s)",
+                       "INSERT INTO organizations (id, name, slug, created_at, updated_at, "
+                       "version) VALUES (%s, %s, %s, %s, %s, %s)"),
+            (e.originator_id, e.founder_id, Role.ORGANIZER.value, e.timestamp, e.timestamp,
+             e.originator_id, e.name, e.slug, e.timestamp, e.timestamp, e.originator_version),
         )
 
     @handles(Organization.Renamed)
@@ -76,25 +77,19 @@ class OrganizationsReadModel(ReadModel):
 
     @handles(Organization.MemberAdded)
     def _member_added(self, cur: Cursor[Any], e: Any) -> None:
-        cur.execute(
-            "INSERT INTO organization_members VALUES (%s, %s, %s, %s, %s)",
-            (e.originator_id, e.user_id, e.role, e.timestamp, e.timestamp),
-        )
-        self._touch(cur, e)
+        self._touch(cur, e, first=(
+            "INSERT INTO organization_members VALUES (%s, %s, %s, %s, %s)"
+        ), first_params=(e.originator_id, e.user_id, e.role, e.timestamp, e.timestamp))
 
     @handles(Organization.RoleChanged)
     def _role_changed(self, cur: Cursor[Any], e: Any) -> None:
-        cur.execute(
+        self._touch(cur, e, first=(
             "UPDATE organization_members SET role = %s, updated_at = %s "
-            "WHERE organization_id = %s AND user_id = %s",
-            (e.role, e.timestamp, e.originator_id, e.user_id),
-        )
-        self._touch(cur, e)
+            "WHERE organization_id = %s AND user_id = %s"
+        ), first_params=(e.role, e.timestamp, e.originator_id, e.user_id))
 
     @handles(Organization.MemberRemoved)
     def _member_removed(self, cur: Cursor[Any], e: Any) -> None:
-        cur.execute(
-            "DELETE FROM organization_members WHERE organization_id = %s AND user_id = %s",
-            (e.originator_id, e.user_id),
-        )
-        self._touch(cur, e)
+        self._touch(cur, e, first=(
+            "DELETE FROM organization_members WHERE organization_id = %s AND user_id = %s"
+        ), first_params=(e.originator_id, e.user_id))

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from psycopg import Cursor
-from psycopg.sql import SQL, Composable, Identifier
 
 from domain.project import Project, ProjectRole, ProjectStatus
-from projections.base import ReadModel, handles
+from projections.base import ReadModel, handles, with_first
 
 # Fields of Project.Updated and the columns they land in (same names).
 UPDATABLE_COLUMNS = frozenset({"name", "description", "client_id", "start_date", "end_date",
@@ -50,66 +49,61 @@ class ProjectsReadModel(ReadModel):
     )
     tables = ("projects", "project_members")
 
-    def _touch(self, cur: Cursor[Any], e: Any, assignments: Composable | None = None,
-               params: tuple = ()) -> None:
+    def _touch(self, cur: Cursor[Any], e: Any, assignments: str = "",
+               params: tuple = (), *, first: str | None = None,
+               first_params: tuple = ()) -> None:
+        """Update the project's row; ``first`` (a write to the members) goes in the same
+        statement."""
         cur.execute(
-            SQL("UPDATE projects SET {}updated_at = %s, version = %s WHERE id = %s")
-            .format(assignments or SQL("")),
-            (*params, e.timestamp, e.originator_version, e.originator_id),
+            with_first(first, f"UPDATE projects SET {assignments}updated_at = %s, "
+                              "version = %s WHERE id = %s"),
+            (*first_params, *params, e.timestamp, e.originator_version, e.originator_id),
         )
 
     @handles(Project.Created)
     def _created(self, cur: Cursor[Any], e: Any) -> None:
         cur.execute(
-            "INSERT INTO projects (id, organization_id, name, description, client_id, "
-            "status, start_date, end_date, budget, created_at, updated_at, version) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (e.originator_id, e.organization_id, e.name, e.description, e.client_id,
+            with_first(
+                "INSERT INTO project_members VALUES (%s, %s, %s, %s, %s)",
+                "INSERT INTO projects (id, organization_id, name, description, client_id, "
+                "status, start_date, end_date, budget, created_at, updated_at, version) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"),
+            (e.originator_id, e.creator_id, ProjectRole.LEAD.value, e.timestamp, e.timestamp,
+             e.originator_id, e.organization_id, e.name, e.description, e.client_id,
              ProjectStatus.PLANNED.value, e.start_date, e.end_date, e.budget,
              e.timestamp, e.timestamp, e.originator_version),
-        )
-        cur.execute(
-            "INSERT INTO project_members VALUES (%s, %s, %s, %s, %s)",
-            (e.originator_id, e.creator_id, ProjectRole.LEAD.value, e.timestamp, e.timestamp),
         )
 
     @handles(Project.Updated)
     def _updated(self, cur: Cursor[Any], e: Any) -> None:
         columns = sorted(set(e.changes) & UPDATABLE_COLUMNS)
-        assignments = SQL("").join(
-            SQL("{} = %s, ").format(Identifier(column)) for column in columns
-        )
+        # Column names from UPDATABLE_COLUMNS only (constants of this module).
+        assignments = "".join(f"{column} = %s, " for column in columns)
         self._touch(cur, e, assignments, tuple(e.changes[c] for c in columns))
 
     @handles(Project.StatusChanged)
     def _status_changed(self, cur: Cursor[Any], e: Any) -> None:
-        self._touch(cur, e, SQL("status = %s, "), (e.status,))
+        self._touch(cur, e, "status = %s, ", (e.status,))
 
     @handles(Project.Archived)
     def _archived(self, cur: Cursor[Any], e: Any) -> None:
-        self._touch(cur, e, SQL("archived = true, "))
+        self._touch(cur, e, "archived = true, ")
 
     @handles(Project.MemberAdded)
     def _member_added(self, cur: Cursor[Any], e: Any) -> None:
-        cur.execute(
-            "INSERT INTO project_members VALUES (%s, %s, %s, %s, %s)",
-            (e.originator_id, e.user_id, e.role, e.timestamp, e.timestamp),
-        )
-        self._touch(cur, e)
+        self._touch(cur, e, first=(
+            "INSERT INTO project_members VALUES (%s, %s, %s, %s, %s)"
+        ), first_params=(e.originator_id, e.user_id, e.role, e.timestamp, e.timestamp))
 
     @handles(Project.MemberRoleChanged)
     def _member_role_changed(self, cur: Cursor[Any], e: Any) -> None:
-        cur.execute(
+        self._touch(cur, e, first=(
             "UPDATE project_members SET role = %s, updated_at = %s "
-            "WHERE project_id = %s AND user_id = %s",
-            (e.role, e.timestamp, e.originator_id, e.user_id),
-        )
-        self._touch(cur, e)
+            "WHERE project_id = %s AND user_id = %s"
+        ), first_params=(e.role, e.timestamp, e.originator_id, e.user_id))
 
     @handles(Project.MemberRemoved)
     def _member_removed(self, cur: Cursor[Any], e: Any) -> None:
-        cur.execute(
-            "DELETE FROM project_members WHERE project_id = %s AND user_id = %s",
-            (e.originator_id, e.user_id),
-        )
-        self._touch(cur, e)
+        self._touch(cur, e, first=(
+            "DELETE FROM project_members WHERE project_id = %s AND user_id = %s"
+        ), first_params=(e.originator_id, e.user_id))

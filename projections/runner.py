@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
 COALESCE_SECONDS = 0.01
+# A generation more than this many batches of log positions behind reads on its own.
+FAR_BEHIND = 4
 
 
 @dataclass(frozen=True)
@@ -120,12 +122,15 @@ def _feed(app: Vistone, pool: ConnectionPool, behind: list[Target], positions: d
     """Apply the next events to the generations that are behind; updates ``positions``
     to where each one got."""
     start = min(positions[t.key] for t in behind)
-    shared = app.recorder.select_notifications(
-        start=start + 1, limit=batch_size, stop=head,
-        topics=sorted({topic for t in behind for topic in t.model.topics}),
-    )
+    # Far behind (a build, a rebuild): each reads its own topics straight away; a shared
+    # read would only be read again.
+    shared = [] if head - start > FAR_BEHIND * batch_size else \
+        app.recorder.select_notifications(
+            start=start + 1, limit=batch_size, stop=head,
+            topics=sorted({topic for t in behind for topic in t.model.topics}),
+        )
     plan: dict[int, tuple[list[Any], int]] = {}
-    if len(shared) < batch_size:
+    if head - start <= FAR_BEHIND * batch_size and len(shared) < batch_size:
         for target in behind:
             topics, seen = set(target.model.topics), positions[target.key]
             plan[target.key] = ([n for n in shared if n.id > seen and n.topic in topics], head)
@@ -133,14 +138,17 @@ def _feed(app: Vistone, pool: ConnectionPool, behind: list[Target], positions: d
     else:
         read = 0
         for target in behind:
+            # A generation far behind takes bigger bites: fewer transactions and syncs.
+            limit = batch_size * (FAR_BEHIND if head - positions[target.key]
+                                  > FAR_BEHIND * batch_size else 1)
             own = app.recorder.select_notifications(
-                start=positions[target.key] + 1, limit=batch_size, stop=head,
+                start=positions[target.key] + 1, limit=limit, stop=head,
                 topics=target.model.topics,
             )
             read += len(own)
             # Events of other topics up to the head need no work: when the batch is
             # not full, this generation has seen everything up to the head.
-            plan[target.key] = (list(own), own[-1].id if len(own) == batch_size else head)
+            plan[target.key] = (list(own), own[-1].id if len(own) == limit else head)
 
     decoded: dict[int, Any] = {}
     idle: list[Target] = []
@@ -230,6 +238,9 @@ def _apply_batch(pool: ConnectionPool, target: Target, events: list[tuple[int, A
         ).fetchone()
         if row is None or row[0] != expected:
             return False  # another worker, a swap or a rebuild moved it; re-read next pass
+        # The rows and the position commit together: a commit lost in a server crash is
+        # simply applied again, so waiting for the WAL flush would buy nothing.
+        conn.execute("SET LOCAL synchronous_commit TO off")
         conn.execute(SQL("SET LOCAL search_path TO {}, public")
                      .format(Identifier(target.generation.storage)))
         with conn.cursor() as cursor:

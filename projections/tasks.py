@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from psycopg import Cursor
-from psycopg.sql import SQL, Composable, Identifier
 
 from domain.task import Task, TaskStatus
 from domain.task_dependencies import TaskDependencyGraph
-from projections.base import ReadModel, handles
+from projections.base import ReadModel, handles, with_first
 
 # Fields of Task.Updated and the columns they land in (same names).
 UPDATABLE_COLUMNS = frozenset({"title", "description", "priority", "due_date"})
@@ -67,12 +66,15 @@ class TasksReadModel(ReadModel):
     )
     tables = ("tasks", "task_checklist_items", "task_dependencies")
 
-    def _touch(self, cur: Cursor[Any], e: Any, assignments: Composable | None = None,
-               params: tuple = ()) -> None:
+    def _touch(self, cur: Cursor[Any], e: Any, assignments: str = "",
+               params: tuple = (), *, first: str | None = None,
+               first_params: tuple = ()) -> None:
+        """Update the task's row (version, updated_at and ``assignments``); ``first``, a
+        write to another table, goes in the same statement: one round trip per event."""
         cur.execute(
-            SQL("UPDATE tasks SET {}updated_at = %s, version = %s WHERE id = %s")
-            .format(assignments or SQL("")),
-            (*params, e.timestamp, e.originator_version, e.originator_id),
+            with_first(first, f"UPDATE tasks SET {assignments}updated_at = %s, "
+                              "version = %s WHERE id = %s"),
+            (*first_params, *params, e.timestamp, e.originator_version, e.originator_id),
         )
 
     @handles(Task.Created)
@@ -89,55 +91,46 @@ class TasksReadModel(ReadModel):
     @handles(Task.Updated)
     def _updated(self, cur: Cursor[Any], e: Any) -> None:
         columns = sorted(set(e.changes) & UPDATABLE_COLUMNS)
-        assignments = SQL("").join(
-            SQL("{} = %s, ").format(Identifier(column)) for column in columns
-        )
+        # Column names from UPDATABLE_COLUMNS only (constants of this module).
+        assignments = "".join(f"{column} = %s, " for column in columns)
         self._touch(cur, e, assignments, tuple(e.changes[c] for c in columns))
 
     @handles(Task.Assigned)
     def _assigned(self, cur: Cursor[Any], e: Any) -> None:
-        self._touch(cur, e, SQL("assignee_id = %s, "), (e.assignee_id,))
+        self._touch(cur, e, "assignee_id = %s, ", (e.assignee_id,))
 
     @handles(Task.StatusChanged)
     def _status_changed(self, cur: Cursor[Any], e: Any) -> None:
-        self._touch(cur, e, SQL("status = %s, "), (e.status,))
+        self._touch(cur, e, "status = %s, ", (e.status,))
 
     @handles(Task.ChecklistItemAdded)
     def _checklist_item_added(self, cur: Cursor[Any], e: Any) -> None:
-        cur.execute(
+        self._touch(cur, e, first=(
             "INSERT INTO task_checklist_items "
             "(task_id, item_id, text, done, position, created_at, updated_at) "
-            "VALUES (%s, %s, %s, false, %s, %s, %s)",
-            (e.originator_id, e.item_id, e.text, e.originator_version, e.timestamp,
-             e.timestamp),
-        )
-        self._touch(cur, e)
+            "VALUES (%s, %s, %s, false, %s, %s, %s)"
+        ), first_params=(e.originator_id, e.item_id, e.text, e.originator_version, e.timestamp,
+                         e.timestamp))
 
     @handles(Task.ChecklistItemToggled)
     def _checklist_item_toggled(self, cur: Cursor[Any], e: Any) -> None:
-        cur.execute(
+        self._touch(cur, e, first=(
             "UPDATE task_checklist_items SET done = %s, updated_at = %s "
-            "WHERE task_id = %s AND item_id = %s",
-            (e.done, e.timestamp, e.originator_id, e.item_id),
-        )
-        self._touch(cur, e)
+            "WHERE task_id = %s AND item_id = %s"
+        ), first_params=(e.done, e.timestamp, e.originator_id, e.item_id))
 
     @handles(Task.ChecklistItemEdited)
     def _checklist_item_edited(self, cur: Cursor[Any], e: Any) -> None:
-        cur.execute(
+        self._touch(cur, e, first=(
             "UPDATE task_checklist_items SET text = %s, updated_at = %s "
-            "WHERE task_id = %s AND item_id = %s",
-            (e.text, e.timestamp, e.originator_id, e.item_id),
-        )
-        self._touch(cur, e)
+            "WHERE task_id = %s AND item_id = %s"
+        ), first_params=(e.text, e.timestamp, e.originator_id, e.item_id))
 
     @handles(Task.ChecklistItemRemoved)
     def _checklist_item_removed(self, cur: Cursor[Any], e: Any) -> None:
-        cur.execute(
-            "DELETE FROM task_checklist_items WHERE task_id = %s AND item_id = %s",
-            (e.originator_id, e.item_id),
-        )
-        self._touch(cur, e)
+        self._touch(cur, e, first=(
+            "DELETE FROM task_checklist_items WHERE task_id = %s AND item_id = %s"
+        ), first_params=(e.originator_id, e.item_id))
 
     @handles(TaskDependencyGraph.DependencyAdded)
     def _dependency_added(self, cur: Cursor[Any], e: Any) -> None:

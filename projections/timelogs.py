@@ -10,22 +10,12 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Any, NamedTuple
-from uuid import UUID
+from typing import Any
 
 from psycopg import Cursor
 
 from domain.timelog import TimeLog
 from projections.base import ReadModel, handles
-
-
-class _Keys(NamedTuple):
-    """What the totals of one time log are keyed by; fixed when the log is created."""
-
-    organization_id: UUID
-    project_id: UUID
-    task_id: UUID
-    person_id: UUID
 
 
 class TimeLogsReadModel(ReadModel):
@@ -79,80 +69,91 @@ class TimeLogsReadModel(ReadModel):
     @handles(TimeLog.Logged)
     def _logged(self, cur: Cursor[Any], e: Any) -> None:
         cur.execute(
-            "INSERT INTO time_logs (id, organization_id, project_id, task_id, "
+            "WITH keys AS (SELECT %(organization_id)s::uuid AS organization_id, "
+            "%(project_id)s::uuid AS project_id, %(task_id)s::uuid AS task_id, "
+            "%(person_id)s::uuid AS person_id), "
+            "change AS (INSERT INTO time_logs (id, organization_id, project_id, task_id, "
             "person_id, work_date, hours, description, created_at, updated_at, version) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (e.originator_id, e.organization_id, e.project_id, e.task_id, e.person_id,
-             e.work_date, e.hours, e.description, e.timestamp, e.timestamp,
-             e.originator_version),
+            "VALUES (%(id)s, %(organization_id)s, %(project_id)s, %(task_id)s, %(person_id)s, "
+            "%(work_date)s, %(hours)s, %(description)s, %(at)s, %(at)s, %(version)s)), "
+            + ADD_TO_TOTALS,
+            {"id": e.originator_id, "organization_id": e.organization_id,
+             "project_id": e.project_id, "task_id": e.task_id, "person_id": e.person_id,
+             "work_date": e.work_date, "hours": e.hours, "description": e.description,
+             "at": e.timestamp, "version": e.originator_version,
+             **_days((e.work_date, e.hours)), "delta": e.hours},
         )
-        self._add(cur, _Keys(e.organization_id, e.project_id, e.task_id, e.person_id),
-                  e.work_date, e.hours)
 
     @handles(TimeLog.Edited)
     def _edited(self, cur: Cursor[Any], e: Any) -> None:
-        keys = self._keys_of(cur, e.originator_id)
         cur.execute(
-            "UPDATE time_logs SET hours = %s, work_date = %s, description = %s, "
-            "updated_at = %s, version = %s WHERE id = %s",
-            (e.hours, e.work_date, e.description, e.timestamp, e.originator_version,
-             e.originator_id),
+            KEYS_OF_THE_LOG + "change AS (UPDATE time_logs SET hours = %(hours)s, "
+            "work_date = %(work_date)s, description = %(description)s, updated_at = %(at)s, "
+            "version = %(version)s WHERE id = %(id)s), " + ADD_TO_TOTALS,
+            {"id": e.originator_id, "hours": e.hours, "work_date": e.work_date,
+             "description": e.description, "at": e.timestamp, "version": e.originator_version,
+             **_days((e.previous_work_date, -e.previous_hours), (e.work_date, e.hours)),
+             "delta": e.hours - e.previous_hours},
         )
-        self._add(cur, keys, e.previous_work_date, -e.previous_hours)
-        self._add(cur, keys, e.work_date, e.hours)
+        self._drop_zero_totals(cur, e.originator_id, e.previous_work_date)
 
     @handles(TimeLog.Deleted)
     def _deleted(self, cur: Cursor[Any], e: Any) -> None:
-        keys = self._keys_of(cur, e.originator_id)
         cur.execute(
-            "UPDATE time_logs SET deleted_at = %s, updated_at = %s, version = %s "
-            "WHERE id = %s",
-            (e.timestamp, e.timestamp, e.originator_version, e.originator_id),
+            KEYS_OF_THE_LOG + "change AS (UPDATE time_logs SET deleted_at = %(at)s, "
+            "updated_at = %(at)s, version = %(version)s WHERE id = %(id)s), " + ADD_TO_TOTALS,
+            {"id": e.originator_id, "at": e.timestamp, "version": e.originator_version,
+             **_days((e.work_date, -e.hours)), "delta": -e.hours},
         )
-        self._add(cur, keys, e.work_date, -e.hours)
-
-    # --- totals -----------------------------------------------------------
-    @staticmethod
-    def _keys_of(cur: Cursor[Any], time_log_id: UUID) -> _Keys:
-        row = cur.execute(
-            "SELECT organization_id, project_id, task_id, person_id FROM time_logs "
-            "WHERE id = %s", (time_log_id,),
-        ).fetchone()
-        if row is None:  # the Logged event always comes first in the log
-            raise LookupError(f"time log {time_log_id} has no row to update")
-        return _Keys(*row)
+        self._drop_zero_totals(cur, e.originator_id, e.work_date)
 
     @staticmethod
-    def _add(cur: Cursor[Any], keys: _Keys, work_date: date, hours: Decimal) -> None:
+    def _drop_zero_totals(cur: Cursor[Any], time_log_id: Any, work_date: date) -> None:
+        # Hours are always positive, so a total back at zero has no live log left: its
+        # row goes, as if nothing had ever been logged there. (A separate statement: the
+        # CTEs of the one before cannot see each other's updates.)
         cur.execute(
-            "INSERT INTO task_time_totals (task_id, project_id, hours) "
-            "VALUES (%s, %s, %s) ON CONFLICT (task_id) "
-            "DO UPDATE SET hours = task_time_totals.hours + EXCLUDED.hours",
-            (keys.task_id, keys.project_id, hours),
+            KEYS_OF_THE_LOG
+            + "task AS (DELETE FROM task_time_totals t USING keys k "
+            "WHERE t.task_id = k.task_id AND t.hours = 0), "
+            "project AS (DELETE FROM project_time_totals t USING keys k "
+            "WHERE t.project_id = k.project_id AND t.hours = 0) "
+            "DELETE FROM person_day_totals t USING keys k WHERE t.person_id = k.person_id "
+            "AND t.organization_id = k.organization_id AND t.work_date = %(work_date)s "
+            "AND t.hours = 0",
+            {"id": time_log_id, "work_date": work_date},
         )
-        cur.execute(
-            "INSERT INTO project_time_totals (project_id, hours) VALUES (%s, %s) "
-            "ON CONFLICT (project_id) "
-            "DO UPDATE SET hours = project_time_totals.hours + EXCLUDED.hours",
-            (keys.project_id, hours),
-        )
-        cur.execute(
-            "INSERT INTO person_day_totals (person_id, work_date, organization_id, "
-            "hours) VALUES (%s, %s, %s, %s) "
-            "ON CONFLICT (person_id, work_date, organization_id) "
-            "DO UPDATE SET hours = person_day_totals.hours + EXCLUDED.hours",
-            (keys.person_id, work_date, keys.organization_id, hours),
-        )
-        if hours < 0:
-            # Hours are always positive, so a total back at zero has no live log left:
-            # its row goes, as if nothing had ever been logged there.
-            cur.execute("DELETE FROM task_time_totals WHERE task_id = %s AND hours = 0",
-                        (keys.task_id,))
-            cur.execute("DELETE FROM project_time_totals WHERE project_id = %s AND hours = 0",
-                        (keys.project_id,))
-            cur.execute(
-                "DELETE FROM person_day_totals WHERE person_id = %s AND work_date = %s "
-                "AND organization_id = %s AND hours = 0",
-                (keys.person_id, work_date, keys.organization_id),
-            )
 
+
+# The ids a time log's totals are keyed by, from its row (written by its Logged event,
+# which always comes first in the log).
+KEYS_OF_THE_LOG = (
+    "WITH keys AS (SELECT organization_id, project_id, task_id, person_id FROM time_logs "
+    "WHERE id = %(id)s), "
+)
+
+# Adds %(delta)s hours to the task's and the project's totals and the two (date, hours)
+# pairs to the person's days; the CTE ``keys`` names the ids. The day pairs are summed
+# first: one statement may not update the same row twice.
+ADD_TO_TOTALS = (
+    "task AS (INSERT INTO task_time_totals (task_id, project_id, hours) "
+    "SELECT task_id, project_id, %(delta)s FROM keys ON CONFLICT (task_id) "
+    "DO UPDATE SET hours = task_time_totals.hours + EXCLUDED.hours), "
+    "project AS (INSERT INTO project_time_totals (project_id, hours) "
+    "SELECT project_id, %(delta)s FROM keys ON CONFLICT (project_id) "
+    "DO UPDATE SET hours = project_time_totals.hours + EXCLUDED.hours) "
+    "INSERT INTO person_day_totals (person_id, work_date, organization_id, hours) "
+    "SELECT k.person_id, d.work_date, k.organization_id, sum(d.hours) FROM keys k, "
+    "(VALUES (%(day_1)s::date, %(hours_1)s::numeric), (%(day_2)s::date, %(hours_2)s::numeric)) "
+    "AS d(work_date, hours) GROUP BY k.person_id, d.work_date, k.organization_id "
+    "ON CONFLICT (person_id, work_date, organization_id) "
+    "DO UPDATE SET hours = person_day_totals.hours + EXCLUDED.hours"
+)
+
+
+def _days(first: tuple[date, Decimal],
+          second: tuple[date, Decimal] | None = None) -> dict[str, Any]:
+    """The (date, hours) pairs added to a person's days (a second pair of 0 hours on the
+    same date when there is only one)."""
+    second = second or (first[0], Decimal(0))
+    return {"day_1": first[0], "hours_1": first[1], "day_2": second[0], "hours_2": second[1]}

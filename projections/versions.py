@@ -10,8 +10,10 @@ point at the *active* generation.
 When the code declares a version that is not the active one (a column or an index was
 added), or when ``vistone rebuild`` asks for a fresh copy, a *building* generation is
 created beside the active one and fed from the log like any read model while the active
-one keeps answering. When the building generation reaches the log's head, one transaction
-points the views at it, marks it active and drops the old generation's schema. Nothing is
+one keeps answering (its secondary indexes are created only when it is complete: one index
+built over a full table costs far less than upkeep through every event). When the building
+generation reaches the log's head, one transaction points the views at it, marks it active
+and drops the old generation's schema. Nothing is
 dropped before its replacement is complete; a build killed halfway resumes from its
 position the next time a runner sees it.
 
@@ -28,6 +30,7 @@ change: a process that finds everything in place reads one table and runs no DDL
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -220,6 +223,7 @@ def swap_in(pool: ConnectionPool, model: ReadModel, generation: int, reached: in
     """Make a complete building generation the active one, in one transaction: the
     views point at its tables, the old generation's schema is dropped. Returns False
     (and changes nothing) if it is no longer building or has not reached ``reached``."""
+    _create_deferred_indexes(pool, model, generation)
     with pool.connection() as conn, conn.transaction():
         conn.execute(SCHEMA_LOCK)
         rows = conn.execute(
@@ -261,8 +265,10 @@ def _create_generation(conn: psycopg.Connection[Any], model: ReadModel,
                  (storage, row[0]))
     conn.execute(SQL("CREATE SCHEMA {}").format(Identifier(storage)))
     conn.execute(SQL("SET LOCAL search_path TO {}, public").format(Identifier(storage)))
+    deferred = deferred_indexes(model) if state == "building" else []
     for statement in model.ddl:
-        conn.execute(statement)
+        if statement not in deferred:
+            conn.execute(statement)
     conn.execute("SET LOCAL search_path TO DEFAULT")
     if state == "active":
         _point_views_at(conn, model, storage)
@@ -273,6 +279,27 @@ def _create_generation(conn: psycopg.Connection[Any], model: ReadModel,
     log.info("read model %s: created %s generation %s (version %s)", model.name, state,
              row[0], model.digest)
     return Generation(*created)
+
+
+def deferred_indexes(model: ReadModel) -> list[str]:
+    """The secondary indexes of ``model`` (``CREATE INDEX``, not unique): a building
+    generation gets them only when complete, since one index built over a full table
+    costs far less than keeping it up to date through every event of a rebuild."""
+    return [s for s in model.ddl if s.lstrip().upper().startswith("CREATE INDEX ")]
+
+
+def _create_deferred_indexes(pool: ConnectionPool, model: ReadModel, generation: int) -> None:
+    with pool.connection() as conn, conn.transaction():
+        row = conn.execute(
+            "SELECT storage FROM public.read_model_versions "
+            "WHERE generation = %s AND state = 'building'", (generation,),
+        ).fetchone()
+        if row is None:
+            return
+        conn.execute(SQL("SET LOCAL search_path TO {}, public").format(Identifier(row[0])))
+        for statement in deferred_indexes(model):
+            conn.execute(re.sub(r"^\s*CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ", statement,
+                                flags=re.IGNORECASE))
 
 
 def _point_views_at(conn: psycopg.Connection[Any], model: ReadModel, storage: str) -> None:

@@ -170,7 +170,7 @@ def test_a_schema_change_is_built_beside_and_swapped_in_while_queries_answer(
         # Small batches: the build takes many passes, and between passes the old
         # version keeps answering with every row.
         while process_pending(fresh_runtime.app, fresh_runtime.pool, [new_model],
-                              batch_size=4):
+                              batch_size=1):
             steps += 1
             if any(g.building for g in generations(fresh_runtime, "users")):
                 assert len(user_rows(fresh_runtime)) == 30
@@ -200,7 +200,7 @@ def test_a_rebuild_interrupted_halfway_leaves_the_old_version_serving(
     before = user_rows(fresh_runtime)
     build = request_rebuild(fresh_runtime.pool, model)
     for _ in range(3):  # some of the build, then the process "dies"
-        process_pending(fresh_runtime.app, fresh_runtime.pool, [model], batch_size=4)
+        process_pending(fresh_runtime.app, fresh_runtime.pool, [model], batch_size=1)
     state = {g.generation: g for g in generations(fresh_runtime, "users")}
     assert state[build.generation].building and state[build.generation].position > 0
     assert user_rows(fresh_runtime) == before  # the old version answers, whole

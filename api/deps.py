@@ -229,8 +229,15 @@ def read_consistency(request: Request, read_models: list[str]) -> dict[str, str]
     return {"X-Consistent": "true" if consistency.caught_up else "false"}
 
 
+# Long enough for any cursor the API hands out: the longest sort key is a 200-character
+# name (up to 800 bytes of UTF-8) plus an id, base64-encoded.
+MAX_CURSOR_LENGTH = 2048
+
+
 def encode_cursor(values: list[Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(values, default=str).encode()).decode()
+    # UTF-8, not \u escapes: a name in Cyrillic or CJK stays short enough.
+    return base64.urlsafe_b64encode(
+        json.dumps(values, default=str, ensure_ascii=False).encode()).decode()
 
 
 def decode_cursor(cursor: str | None, size: int) -> list[Any] | None:

@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from api.access import not_found, organization_role, visible_projects_sql
 from api.deps import (
+    MAX_CURSOR_LENGTH,
     Caller,
     JSONResponse,
     Strict,
@@ -174,7 +175,7 @@ def list_channels(
     kind: str | None = Query(default=None, max_length=20),
     project_id: UUID | None = None,
     limit: int = Query(default=50, ge=1, le=200),
-    cursor: str | None = Query(default=None, max_length=500),
+    cursor: str | None = Query(default=None, max_length=MAX_CURSOR_LENGTH),
 ) -> JSONResponse:
     headers = read_consistency(request, CHANNEL_MODELS)
     kind_filter = parse_kind(kind).value if kind else None
@@ -233,7 +234,7 @@ MESSAGE_COLUMNS = ("id", "channel_id", "sender_id", "content", "created_at", "ed
 def list_messages(
     organization_id: UUID, channel_id: UUID, request: Request, caller: Caller,
     limit: int = Query(default=50, ge=1, le=200),
-    cursor: str | None = Query(default=None, max_length=500),
+    cursor: str | None = Query(default=None, max_length=MAX_CURSOR_LENGTH),
 ) -> JSONResponse:
     """Newest first. Only the channel's members read it (and, for a project channel,
     only while they can see the project); anyone else gets 404."""

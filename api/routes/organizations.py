@@ -10,6 +10,7 @@ from pydantic import Field
 
 from api.access import not_found, organization_role
 from api.deps import (
+    MAX_CURSOR_LENGTH,
     Caller,
     JSONResponse,
     Strict,
@@ -120,7 +121,7 @@ def list_members(
     organization_id: UUID, request: Request, caller: Caller,
     role: str | None = Query(default=None, max_length=20),
     limit: int = Query(default=50, ge=1, le=200),
-    cursor: str | None = Query(default=None, max_length=500),
+    cursor: str | None = Query(default=None, max_length=MAX_CURSOR_LENGTH),
 ) -> JSONResponse:
     headers = read_consistency(request, READ_MODELS + ["users"])
     after = parse_cursor(cursor, text, lambda v: str(as_uuid(v)))

@@ -12,6 +12,7 @@ from pydantic import Field
 
 from api.access import not_found, organization_role, project_role
 from api.deps import (
+    MAX_CURSOR_LENGTH,
     Caller,
     JSONResponse,
     Strict,
@@ -105,7 +106,7 @@ def list_projects(
     client_id: UUID | None = None,
     archived: bool = False,
     limit: int = Query(default=50, ge=1, le=200),
-    cursor: str | None = Query(default=None, max_length=1000),
+    cursor: str | None = Query(default=None, max_length=MAX_CURSOR_LENGTH),
 ) -> JSONResponse:
     headers = read_consistency(request, READ_MODELS)
     status_filter = parse_enum(ProjectStatus, status, "status").value if status else None
@@ -193,7 +194,7 @@ def archive_project(organization_id: UUID, project_id: UUID, request: Request,
 def list_project_members(
     organization_id: UUID, project_id: UUID, request: Request, caller: Caller,
     limit: int = Query(default=50, ge=1, le=200),
-    cursor: str | None = Query(default=None, max_length=1000),
+    cursor: str | None = Query(default=None, max_length=MAX_CURSOR_LENGTH),
 ) -> JSONResponse:
     headers = read_consistency(request, READ_MODELS + ["users"])
     after_name, after_id = parse_cursor(cursor, text, as_uuid) or (None, None)

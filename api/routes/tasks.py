@@ -12,6 +12,7 @@ from pydantic import Field
 
 from api.access import not_found, project_role
 from api.deps import (
+    MAX_CURSOR_LENGTH,
     Caller,
     JSONResponse,
     Strict,
@@ -224,7 +225,7 @@ def list_tasks(
     assignee_id: UUID | None = None,
     parent_id: UUID | None = None,
     limit: int = Query(default=50, ge=1, le=200),
-    cursor: str | None = Query(default=None, max_length=500),
+    cursor: str | None = Query(default=None, max_length=MAX_CURSOR_LENGTH),
 ) -> JSONResponse:
     headers = read_consistency(request, READ_MODELS)
     after = parse_cursor(cursor, as_datetime, as_uuid)

@@ -12,6 +12,7 @@ from pydantic import Field
 
 from api.access import not_found, organization_role, project_role
 from api.deps import (
+    MAX_CURSOR_LENGTH,
     Caller,
     JSONResponse,
     Strict,
@@ -108,7 +109,7 @@ def list_time_logs(
     date_to: date | None = Query(default=None, alias="to"),
     project_id: UUID | None = None,
     limit: int = Query(default=50, ge=1, le=200),
-    cursor: str | None = Query(default=None, max_length=1000),
+    cursor: str | None = Query(default=None, max_length=MAX_CURSOR_LENGTH),
 ) -> JSONResponse:
     """One person's logs (the caller's unless ``user_id`` says otherwise; only
     Organizers and Managers may look at someone else's), newest date first."""

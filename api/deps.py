@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, cast
+from urllib.parse import parse_qsl
 from uuid import UUID
 
 import orjson
@@ -349,8 +350,10 @@ class RequestGuard:
         if b"%00" in scope.get("query_string", b"") or b"\x00" in body \
                 or ESCAPED_NUL.search(body):
             # PostgreSQL text cannot hold NUL: refuse it at the door, whatever the field.
+            field = _where_nul(scope.get("query_string", b""), body)
             response = problem(422, "nul-character", "NUL character",
-                               "text must not contain NUL (\\u0000) characters")
+                               f"{field or 'text'} must not contain NUL (\\u0000) characters",
+                               field=field)
             await response(scope, receive, send)
             return
         digest = hashlib.sha256()
@@ -378,3 +381,28 @@ class RequestGuard:
         response = problem(413, "payload-too-large", "Payload too large",
                            f"the request body exceeds {self.max_body_bytes} bytes")
         await response(scope, receive, send)
+
+
+def _where_nul(query_string: bytes, body: bytes) -> str | None:
+    """The name of the query parameter or the dotted path of the JSON body field that
+    holds a NUL character, when it can be told."""
+    for name, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
+        if "\x00" in name or "\x00" in value:
+            return name.replace("\x00", "")
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return None
+    todo: list[tuple[str, Any]] = [("", document)]
+    while todo:  # iterative: a body may be nested deeper than Python recurses
+        path, value = todo.pop()
+        if isinstance(value, str) and "\x00" in value:
+            return path or None
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if "\x00" in key:
+                    return path or None
+                todo.append((f"{path}.{key}" if path else key, item))
+        elif isinstance(value, list):
+            todo.extend((f"{path}[{i}]", item) for i, item in enumerate(value))
+    return None

@@ -26,16 +26,17 @@ def test_nul_characters_are_refused_before_anything_is_written(
     r = client.post("/v1/auth/register", json={"email": "nul@x.test", "name": "a\u0000b",
                                                 "password": "password-1"})
     assert r.status_code == 422 and r.json()["type"].endswith("nul-character")
+    assert r.json()["field"] == "name"  # the 422 names the field
     assert runtime.app.recorder.max_notification_id() == head
 
     team = new_team(client)
     r = client.post(team.tasks_url, json={"title": "x\u0000"}, headers=team.ann.headers)
     assert r.status_code == 422
-    r = client.patch(f"/v1/organizations/{team.org}", json={"settings": {"k": "v\u0000"}},
+    r = client.patch(f"/v1/organizations/{team.org}", json={"settings": {"k": ["v\u0000"]}},
                      headers=team.ann.headers)
-    assert r.status_code == 422
+    assert r.status_code == 422 and r.json()["field"] == "settings.k[0]"
     r = client.get(team.tasks_url, params={"status": "\u0000"}, headers=team.ann.headers)
-    assert r.status_code == 422
+    assert r.status_code == 422 and r.json()["field"] == "status"
     # The text "\u0000" itself (an escaped backslash) is ordinary text.
     r = client.post(team.tasks_url, json={"title": "literally \\u0000"},
                     headers=team.ann.headers)

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, ClassVar, cast
+from typing import Annotated, Any, ClassVar
 from urllib.parse import parse_qsl
 from uuid import UUID
 
@@ -20,11 +20,7 @@ from fastapi import Depends, Request
 from pydantic import (
     BaseModel,
     ConfigDict,
-    GetCoreSchemaHandler,
-    ValidationError,
-    ValidatorFunctionWrapHandler,
 )
-from pydantic_core import CoreSchema, InitErrorDetails, core_schema
 from starlette.responses import JSONResponse as StarletteJSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -43,9 +39,9 @@ ESCAPED_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 class Strict(BaseModel):
     """A request body. Unknown fields are refused (a typo is a 422 naming it, not
-    ignored), and values must already have the field's JSON type: no bool or string for
-    an int, no number for a string. UUIDs and dates come as JSON strings, decimals as
-    numbers or strings (pydantic's strict JSON mode).
+    ignored), and values must already have the field's JSON type (pydantic's strict
+    mode): no bool or string for an int, no number for a string. Values JSON carries as
+    text use the strict types of ``api.values`` (``Uuid``, ``Day``, ``Amount``).
 
     PATCH bodies follow one rule: a field left out is unchanged, ``null`` clears a field
     whose type allows None, and ``null`` on any other field is a 422 naming it. Declare a
@@ -61,77 +57,6 @@ class Strict(BaseModel):
     def changes(self) -> dict[str, Any]:
         """The fields the client sent, by name; those left out are not in it."""
         return {name: getattr(self, name) for name in self.model_fields_set}
-
-    @staticmethod
-    def _not_unicode(body: dict[str, Any]) -> ValidationError | None:
-        """The 422 for JSON data holding text that is not Unicode (a lone surrogate, which
-        the JSON parser refuses), naming each such value or the object holding such a
-        key; None if all its text is Unicode."""
-
-        def is_unicode(text: str) -> bool:
-            try:
-                text.encode()
-            except UnicodeEncodeError:
-                return False
-            return True
-
-        found: list[tuple[str | int, ...]] = []
-        todo: list[tuple[tuple[str | int, ...], Any]] = [((), body)]
-        while todo:  # iterative: the body may be nested deeper than Python recurses
-            loc, value = todo.pop()
-            if isinstance(value, str) and not is_unicode(value):
-                found.append(loc)
-            elif isinstance(value, dict):
-                for key, item in value.items():
-                    if is_unicode(key):
-                        todo.append(((*loc, key), item))
-                    else:
-                        found.append(loc)
-            elif isinstance(value, list):
-                todo.extend(((*loc, i), item) for i, item in enumerate(value))
-        if not found:
-            return None
-        return ValidationError.from_exception_data("body", [
-            InitErrorDetails(type="string_unicode", loc=loc, input=None) for loc in found])
-
-    @classmethod
-    def __get_pydantic_core_schema__(cls, source: Any,
-                                     handler: GetCoreSchemaHandler) -> CoreSchema:
-        # FastAPI validates the body after json.loads, in pydantic's Python mode, where
-        # strict mode wants UUID, date and Decimal objects. A body that is JSON data is
-        # validated in JSON mode instead; objects built in Python (tests, nested models
-        # already validated) keep the Python rules.
-        schema = handler(source)
-        if schema["type"] != "model":  # this model's finished schema, already wrapped
-            return schema
-        model = cast(CoreSchema, {k: v for k, v in schema.items() if k != "ref"})
-
-        def as_json(value: Any, validate: ValidatorFunctionWrapHandler) -> Any:
-            if not isinstance(value, dict):
-                return validate(value)
-            try:
-                raw = json.dumps(value)
-            except (TypeError, ValueError, RecursionError):  # Python objects, or too deep
-                return validate(value)
-            try:
-                sent = cls.__pydantic_validator__.validate_json(raw)
-            except ValidationError as error:
-                if not any(e["type"] == "json_invalid" for e in error.errors()):
-                    raise
-                # Data json.loads took but the JSON parser refuses: text that is not
-                # Unicode, or nesting beyond the parser's depth limit (Python rules then).
-                not_unicode = cls._not_unicode(value)
-                if not_unicode is not None:
-                    raise not_unicode from None
-                return validate(value)
-            return validate({name: getattr(sent, name) for name in sent.model_fields_set})
-
-        # The model's reference moves to the outer schema: OpenAPI keeps naming the body.
-        return core_schema.json_or_python_schema(
-            json_schema=model,
-            python_schema=core_schema.no_info_wrap_validator_function(as_json, model),
-            ref=schema.get("ref"),
-        )
 
 
 def runtime_of(request: Request) -> Runtime:

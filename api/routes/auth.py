@@ -18,9 +18,10 @@ from api.deps import (
     tokens_of,
 )
 from api.problems import ApiProblem
+from api.values import ExactJSONRoute
 from vistone.commands import users
 
-router = APIRouter(prefix="/v1", tags=["auth"])
+router = APIRouter(prefix="/v1", tags=["auth"], route_class=ExactJSONRoute)
 
 
 

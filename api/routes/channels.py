@@ -28,12 +28,14 @@ from api.deps import (
     runtime_of,
 )
 from api.problems import problem
+from api.values import ExactJSONRoute, Uuid
 from domain.channel import DirectChannelExists, parse_kind
 from domain.message import MAX_ATTACHMENTS, MAX_CONTENT_LENGTH
 from domain.roles import Role
 from vistone.commands import channels as commands
 
-router = APIRouter(prefix="/v1/organizations/{organization_id}", tags=["channels"])
+router = APIRouter(prefix="/v1/organizations/{organization_id}", tags=["channels"],
+                   route_class=ExactJSONRoute)
 
 CHANNEL_MODELS = ["organizations", "projects", "channels"]
 MESSAGE_MODELS = CHANNEL_MODELS + ["messages"]
@@ -44,13 +46,13 @@ CHANNEL_COLUMNS = ("id", "organization_id", "kind", "name", "project_id", "team_
 class CreateChannel(Strict):
     kind: str = Field(max_length=20)
     name: str | None = Field(default=None, max_length=100)
-    project_id: UUID | None = None
-    team_id: UUID | None = None
-    user_id: UUID | None = Field(default=None, description="the other person (direct)")
+    project_id: Uuid | None = None
+    team_id: Uuid | None = None
+    user_id: Uuid | None = Field(default=None, description="the other person (direct)")
 
 
 class AddChannelMember(Strict):
-    user_id: UUID | None = Field(default=None, description="omit to join yourself")
+    user_id: Uuid | None = Field(default=None, description="omit to join yourself")
 
 
 class Attachment(Strict):
@@ -61,7 +63,7 @@ class Attachment(Strict):
 class PostMessage(Strict):
     # The domain owns the length rule (MessageTooLong); this bound only stops abuse.
     content: str = Field(max_length=MAX_CONTENT_LENGTH * 4)
-    mentions: list[UUID] = Field(default_factory=list, max_length=200)
+    mentions: list[Uuid] = Field(default_factory=list, max_length=200)
     attachments: list[Attachment] = Field(default_factory=list, max_length=MAX_ATTACHMENTS)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request
@@ -25,10 +24,11 @@ from api.deps import (
     runtime_of,
     text,
 )
+from api.values import ExactJSONRoute, JsonObject, Uuid
 from domain.roles import parse_role
 from vistone.commands import organizations as commands
 
-router = APIRouter(prefix="/v1/organizations", tags=["organizations"])
+router = APIRouter(prefix="/v1/organizations", tags=["organizations"], route_class=ExactJSONRoute)
 
 READ_MODELS = ["organizations"]
 
@@ -44,11 +44,11 @@ class UpdateOrganization(Strict):
 
     name: str = Field(Strict.ABSENT, max_length=200)
     slug: str = Field(Strict.ABSENT, max_length=63)
-    settings: dict[str, Any] = Field(Strict.ABSENT)
+    settings: JsonObject = Field(Strict.ABSENT)
 
 
 class AddMember(Strict):
-    user_id: UUID | None = None
+    user_id: Uuid | None = None
     email: str | None = Field(default=None, max_length=254)
     role: str = Field(max_length=20)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
 from uuid import UUID
@@ -27,15 +26,18 @@ from api.deps import (
     runtime_of,
     text,
 )
+from api.values import Amount, Day, ExactJSONRoute, Uuid
 from domain.project import ProjectRole, ProjectStatus, parse_enum
 from domain.roles import SEES_ALL_PROJECTS
 from vistone.commands import projects as commands
 
-router = APIRouter(prefix="/v1/organizations/{organization_id}/projects", tags=["projects"])
+router = APIRouter(prefix="/v1/organizations/{organization_id}/projects", tags=["projects"],
+                   route_class=ExactJSONRoute)
 
 READ_MODELS = ["organizations", "projects"]
 MAX_MONEY = Decimal("1e15")
-Money = Annotated[Decimal, Field(ge=0, le=MAX_MONEY, allow_inf_nan=False)]
+# Exact as sent; the domain refuses more than 2 decimal places (docs/values.md).
+Money = Annotated[Amount, Field(ge=0, le=MAX_MONEY)]
 
 PROJECT_COLUMNS = ("id", "organization_id", "name", "description", "client_id", "status",
                    "start_date", "end_date", "budget", "spent_budget", "progress", "archived",
@@ -45,9 +47,9 @@ PROJECT_COLUMNS = ("id", "organization_id", "name", "description", "client_id", 
 class CreateProject(Strict):
     name: str = Field(max_length=200)
     description: str | None = Field(default=None, max_length=10_000)
-    client_id: UUID | None = None
-    start_date: date | None = None
-    end_date: date | None = None
+    client_id: Uuid | None = None
+    start_date: Day | None = None
+    end_date: Day | None = None
     budget: Money | None = None
 
 
@@ -57,9 +59,9 @@ class UpdateProject(Strict):
 
     name: str = Field(Strict.ABSENT, max_length=200)
     description: str | None = Field(default=None, max_length=10_000)
-    client_id: UUID | None = None
-    start_date: date | None = None
-    end_date: date | None = None
+    client_id: Uuid | None = None
+    start_date: Day | None = None
+    end_date: Day | None = None
     budget: Money | None = None
     spent_budget: Money = Field(Strict.ABSENT)
     progress: int = Field(Strict.ABSENT, ge=0, le=100)
@@ -70,7 +72,7 @@ class ChangeStatus(Strict):
 
 
 class AddProjectMember(Strict):
-    user_id: UUID
+    user_id: Uuid
     role: str = Field(max_length=20)
 
 

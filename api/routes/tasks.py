@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -28,12 +27,14 @@ from api.deps import (
     runtime_of,
 )
 from api.problems import ApiProblem
+from api.values import Day, ExactJSONRoute, Uuid
 from domain.project import parse_enum
 from domain.task import MAX_CHECKLIST_TEXT, MAX_DESCRIPTION, MAX_TITLE, TaskPriority, TaskStatus
 from vistone.app import CommandResult
 from vistone.commands import tasks as commands
 
-router = APIRouter(prefix="/v1/organizations/{organization_id}", tags=["tasks"])
+router = APIRouter(prefix="/v1/organizations/{organization_id}", tags=["tasks"],
+                   route_class=ExactJSONRoute)
 
 ItemId = Annotated[str, Path(max_length=64)]
 READ_MODELS = ["organizations", "projects", "tasks"]
@@ -48,9 +49,9 @@ class CreateTask(Strict):
     title: str = Field(max_length=MAX_TITLE)
     description: str | None = Field(default=None, max_length=MAX_DESCRIPTION)
     priority: str | None = Field(default=None, max_length=20)
-    due_date: date | None = None
-    parent_id: UUID | None = None
-    assignee_id: UUID | None = None
+    due_date: Day | None = None
+    parent_id: Uuid | None = None
+    assignee_id: Uuid | None = None
 
 
 class UpdateTask(Strict):
@@ -60,11 +61,11 @@ class UpdateTask(Strict):
     title: str = Field(Strict.ABSENT, max_length=MAX_TITLE)
     description: str | None = Field(default=None, max_length=MAX_DESCRIPTION)
     priority: str = Field(Strict.ABSENT, max_length=20)
-    due_date: date | None = None
+    due_date: Day | None = None
 
 
 class AssignTask(Strict):
-    assignee_id: UUID | None  # required; null unassigns
+    assignee_id: Uuid | None  # required; null unassigns
 
 
 class ChangeStatus(Strict):
@@ -83,7 +84,7 @@ class UpdateChecklistItem(Strict):
 
 
 class AddDependency(Strict):
-    depends_on_id: UUID
+    depends_on_id: Uuid
 
 
 def task_json(row: tuple[Any, ...]) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request
@@ -28,23 +28,25 @@ from api.deps import (
     runtime_of,
 )
 from api.problems import ApiProblem
+from api.values import Amount, Day, ExactJSONRoute, Uuid
 from domain.roles import SEES_ALL_PROJECTS
 from vistone.commands import timelogs as commands
 
-router = APIRouter(prefix="/v1/organizations/{organization_id}", tags=["time"])
+router = APIRouter(prefix="/v1/organizations/{organization_id}", tags=["time"],
+                   route_class=ExactJSONRoute)
 
 READ_MODELS = ["organizations", "projects", "timelogs"]
 MAX_DAYS_PER_QUERY = 366
-# Bounds only what pydantic parses; the domain names the real rule (0 < hours <= 24).
-Hours = Annotated[Decimal, Field(allow_inf_nan=False, max_digits=12)]
+# Exact as sent; the domain names the real rule (0 < hours <= 24, 2 decimal places).
+Hours = Amount
 
 LOG_COLUMNS = ("id", "organization_id", "project_id", "task_id", "person_id", "work_date",
                "hours", "description", "created_at", "updated_at", "version")
 
 
 class LogTime(Strict):
-    task_id: UUID
-    work_date: date
+    task_id: Uuid
+    work_date: Day
     hours: Hours
     description: str | None = Field(default=None, max_length=2000)
 
@@ -53,7 +55,7 @@ class EditTimeLog(Strict):
     """Only the fields sent change; send ``description: null`` to clear it (work_date
     and hours may not be null)."""
 
-    work_date: date = Field(Strict.ABSENT)
+    work_date: Day = Field(Strict.ABSENT)
     hours: Hours = Field(Strict.ABSENT)
     description: str | None = Field(default=None, max_length=2000)
 
@@ -105,8 +107,8 @@ def delete_time_log(organization_id: UUID, time_log_id: UUID, request: Request,
 def list_time_logs(
     organization_id: UUID, request: Request, caller: Caller,
     user_id: UUID | None = None,
-    date_from: date | None = Query(default=None, alias="from"),
-    date_to: date | None = Query(default=None, alias="to"),
+    date_from: Day | None = Query(default=None, alias="from"),
+    date_to: Day | None = Query(default=None, alias="to"),
     project_id: UUID | None = None,
     limit: int = Query(default=50, ge=1, le=200),
     cursor: str | None = Query(default=None, max_length=MAX_CURSOR_LENGTH),
@@ -163,8 +165,8 @@ def project_time_totals(organization_id: UUID, project_id: UUID, request: Reques
 @router.get("/time-totals/people/{user_id}")
 def person_day_totals(
     organization_id: UUID, user_id: UUID, request: Request, caller: Caller,
-    date_from: date = Query(alias="from"),
-    date_to: date = Query(alias="to"),
+    date_from: Day = Query(alias="from"),
+    date_to: Day = Query(alias="to"),
 ) -> JSONResponse:
     """Hours per day logged in this organization by one person, from ``from`` to ``to``
     inclusive (at most 366 days)."""
@@ -196,7 +198,8 @@ def _may_see_person(role: Any, caller: UUID, person: UUID) -> None:
                          "only Organizers and Managers may see other people's time")
 
 
-def _check_range(date_from: date | None, date_to: date | None, *, max_days: int | None) -> None:
+def _check_range(date_from: date | None, date_to: date | None, *,
+                 max_days: int | None) -> None:
     if date_from is not None and date_to is not None:
         if date_to < date_from:
             raise invalid("to", "must not be before from")

@@ -202,8 +202,28 @@ def test_settings_refuse_numbers_no_consumer_can_hold(
     for settings in (f'{{"n": {number}}}', f'{{"a": [1, {{"b": [{number}]}}]}}'):
         before = head(runtime)
         r = send(client, "PATCH", world.org_url, f'{{"settings": {settings}}}', ann)
-        assert_refused(r, runtime, before, "settings")
-        assert r.status_code == 422
+        if number.lstrip("-") in ("NaN", "Infinity"):  # not JSON at all
+            assert_refused(r, runtime, before)
+            assert r.status_code == 400 and r.json()["type"].endswith("/malformed-json")
+        else:
+            assert_refused(r, runtime, before, "settings")
+            assert r.status_code == 422
+
+
+EXACT_ONLY = ["1e-400", "99999999999999.99", "0.1000000000000000055511151231257827"]
+
+
+@pytest.mark.parametrize("number", EXACT_ONLY)
+def test_settings_refuse_fractions_a_double_would_round(
+    client: TestClient, runtime: Runtime, world: World, number: str
+) -> None:
+    """Settings numbers stay JSON numbers (doubles); one a double cannot hold exactly is
+    refused, never stored rounded."""
+    before = head(runtime)
+    r = send(client, "PATCH", world.org_url, f'{{"settings": {{"n": {number}}}}}',
+             world.team.ann)
+    assert_refused(r, runtime, before, "settings")
+    assert r.status_code == 422
 
 
 def test_settings_refuse_event_store_type_tags_and_deep_nesting(
@@ -252,7 +272,12 @@ MONEY_FIELDS = ["budget", "spent_budget"]
 
 @pytest.mark.parametrize("amount", ['"1e-20000"', '"0.001"', '"12.345"', '"1E-3"',
                                     '"999999999999999.999"', '"1000000000000000"',
-                                    '"1e400"', '"NaN"', '"-0.01"'])
+                                    '"1e400"', '"NaN"', '"-0.01"',
+                                    # the same as JSON numbers: read exactly, never rounded
+                                    "1e-20000", "0.001", "999999999999999.999", "1e400",
+                                    # strings that are not JSON numbers
+                                    '"1_0"', '"\\u0661\\u0662"', '"\\uff11\\uff10"', '" 5 "',
+                                    '"+5"', '".5"', '"5."', '"0x10"', "true"])
 def test_money_refuses_what_numeric_17_2_cannot_hold_exactly(
     client: TestClient, runtime: Runtime, world: World, amount: str
 ) -> None:
@@ -282,6 +307,29 @@ def test_money_at_its_bounds_is_stored_and_served(client: TestClient, world: Wor
     r = client.get(f"{url}/{project}", headers={**t.ann.headers, **fresh(r.json()["position"])})
     assert r.status_code == 200, r.text
     assert r.json()["spent_budget"] == "0.01" and r.json()["budget"] in ("12.50", "12.5")
+    # A JSON number keeps every digit: no trip through a binary float.
+    r = send(client, "PATCH", f"{url}/{project}", '{"budget": 99999999999999.99}', t.ann)
+    assert r.status_code == 200, r.text
+    r = client.get(f"{url}/{project}", headers={**t.ann.headers, **fresh(r.json()["position"])})
+    assert r.json()["budget"] == "99999999999999.99"
+
+
+@pytest.mark.parametrize("day", ['"0"', '"86400"', '"-0"', '"1700006400000"', '"2024-1-5"',
+                                 '"2024-02-30"', '"20240105"', '"2024-01-05T00:00:00"', "0"])
+def test_dates_are_calendar_dates_written_yyyy_mm_dd(
+    client: TestClient, runtime: Runtime, world: World, day: str
+) -> None:
+    t = world.team
+    before = head(runtime)
+    r = send(client, "PATCH", f"{world.org_url}/projects/{t.project}",
+             f'{{"start_date": {day}}}', t.ann)
+    assert_refused(r, runtime, before, "start_date")
+    r = send(client, "POST", f"{world.org_url}/time-logs",
+             f'{{"task_id": "{world.task}", "work_date": {day}, "hours": 1}}', t.ann)
+    assert_refused(r, runtime, before, "work_date")
+    r = client.get(f"{world.org_url}/time-logs", params={"from": day.strip('"')},
+                   headers=t.ann.headers)
+    assert r.status_code == 422, r.text
 
 
 def forged(text: str) -> str:

@@ -1,0 +1,116 @@
+"""How request bodies are read: exact numbers, and one strict type per kind of value.
+
+- JSON is parsed with every number that has a fraction or an exponent read as a
+  ``Decimal``, exactly as written (``ExactJSONRoute``): a budget of ``99999999999999.99``
+  or ``1e-20000`` reaches the domain's rules as sent, never rounded through a binary float
+  first. ``NaN`` and ``Infinity`` are not JSON: the body is malformed (400).
+- Bodies are validated in pydantic's strict mode (``api.deps.Strict``): no bool or string
+  for an int, no number for a string. The values JSON can only carry as text have their
+  own strict types here: ``Uuid``, ``Day`` (``YYYY-MM-DD`` only) and ``Amount`` (a JSON
+  number, or a string in JSON number syntax).
+- Free-form JSON (organization settings) keeps JSON's own numbers: a fraction must be
+  exactly representable as a double (``JsonObject``), else it is refused, not rounded.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Coroutine
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
+from pydantic import AfterValidator, BeforeValidator, Field
+
+DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
+MAX_JSON_DEPTH = 64
+NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?", re.ASCII)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise json.JSONDecodeError(f"{name} is not a JSON value", name, 0)
+
+
+def parse_json(body: bytes) -> Any:
+    """JSON as the API reads it: fractions and exponents as exact Decimals."""
+    return json.loads(body, parse_float=Decimal, parse_constant=_refuse_constant)
+
+
+class ExactJSONRequest(Request):
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            self._json = parse_json(await self.body())
+        return self._json
+
+
+class ExactJSONRoute(APIRoute):
+    """A route whose JSON body is read by ``parse_json``."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def exact(request: Request) -> Response:
+            return await handler(ExactJSONRequest(request.scope, request.receive))
+
+        return exact
+
+
+def _day(value: Any) -> Any:
+    if isinstance(value, str):
+        if not DAY.fullmatch(value):
+            raise ValueError("must be a date written YYYY-MM-DD")
+        return date.fromisoformat(value)
+    return value  # a date object (Python callers); anything else fails the date check
+
+
+def _amount(value: Any) -> Any:
+    if isinstance(value, str):
+        if not NUMBER.fullmatch(value):
+            raise ValueError("must be a number, or a string holding one in JSON number "
+                             "syntax (such as \"12.50\")")
+        return Decimal(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return Decimal(value)
+    return value  # a Decimal from the JSON parser; anything else fails the decimal check
+
+
+def _exact_json(value: Any, depth: int = 0) -> Any:
+    """Free-form JSON with its fractions as floats, refusing any the double cannot hold."""
+    if depth > MAX_JSON_DEPTH:
+        # The domain's own limit is lower; this only keeps the walk itself bounded.
+        raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
+    if isinstance(value, Decimal):
+        return _as_double(value)
+    if isinstance(value, dict):
+        return {key: _exact_json(item, depth + 1) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_exact_json(item, depth + 1) for item in value]
+    return value
+
+
+def _as_double(value: Decimal) -> float:
+    """``value`` as a double, if a double holds it to the digits it was written with (at
+    most 17 significant digits, a double's precision); otherwise a ValueError: a number
+    silently rounded, flushed to zero or overflowing is refused instead."""
+    # Significant digits as written, trailing zeros aside (no context arithmetic: an
+    # exponent such as 1e999999999 must not raise an Overflow here).
+    digits = len("".join(map(str, value.as_tuple().digits)).rstrip("0") or "0")
+    as_float = float(value)
+    if digits > 17 or Decimal(format(as_float, f".{digits}g")) != value:
+        raise ValueError(f"the number {value} cannot be held by a JSON number (a double) "
+                         "without rounding; send it as a string")
+    return as_float
+
+
+# A UUID written as JSON text.
+Uuid = Annotated[UUID, Field(strict=False)]
+# A calendar date written YYYY-MM-DD (no timestamps, no other forms).
+Day = Annotated[date, BeforeValidator(_day)]
+# An exact decimal: a JSON number or a string in JSON number syntax; never a float.
+Amount = Annotated[Decimal, BeforeValidator(_amount)]
+# A JSON object whose numbers stay JSON numbers (exactly, or refused).
+JsonObject = Annotated[dict[str, Any], AfterValidator(_exact_json)]

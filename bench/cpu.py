@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,3 +88,12 @@ class CpuMeter:
             usage[f"{party}_cpu_ms_per_op"] = round(seconds * 1000 / operations, 3) \
                 if operations else 0.0
         return usage
+
+
+def wait_idle(seconds: float, log: Callable[[str], None]) -> None:
+    """Wait up to ``seconds`` for the 1-minute load average to drop below 1: other work on
+    the machine skews every figure."""
+    deadline = time.monotonic() + seconds
+    while os.getloadavg()[0] >= 1.0 and time.monotonic() < deadline:
+        log(f"load average {os.getloadavg()[0]:.2f}; waiting for the machine to be idle")
+        time.sleep(min(15.0, max(0.0, deadline - time.monotonic())))

@@ -61,7 +61,7 @@ from uuid import UUID  # noqa: E402
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.cpu import CpuMeter, postmaster_pid  # noqa: E402
+from bench.cpu import CpuMeter, postmaster_pid, wait_idle  # noqa: E402
 from domain.base import CommandContext  # noqa: E402
 from domain.channel import ChannelKind  # noqa: E402
 from domain.project import ProjectRole, ProjectStatus  # noqa: E402
@@ -660,16 +660,9 @@ def report(results: dict[str, Any], single: str) -> None:
           f"{machine['python']}")
 
 
-def wait_idle(seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while os.getloadavg()[0] >= 1.0 and time.monotonic() < deadline:
-        log(f"load average {os.getloadavg()[0]:.2f}; waiting for the machine to be idle")
-        time.sleep(min(15.0, max(0.0, deadline - time.monotonic())))
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    wait_idle(args.wait_idle)
+    wait_idle(args.wait_idle, log)
     load_before = os.getloadavg()
     data_dir = Path(tempfile.mkdtemp(prefix="vistone-bench-rebuild-"))
     results: dict[str, Any] = {

@@ -25,7 +25,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import baseline, http_load, lag, wrk_load  # noqa: E402
-from bench.cpu import PARTIES, CpuMeter, postmaster_pid  # noqa: E402
+from bench.cpu import PARTIES, CpuMeter, postmaster_pid, wait_idle  # noqa: E402
 from bench.server_process import ServerProcess, projection_worker  # noqa: E402
 from bench.stats import Throughput  # noqa: E402
 from vistone.config import Settings  # noqa: E402
@@ -292,16 +292,9 @@ def print_cpu_table(rows: list[tuple[str, ...]]) -> None:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
 
 
-def wait_idle(seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while os.getloadavg()[0] >= 1.0 and time.monotonic() < deadline:
-        log(f"load average {os.getloadavg()[0]:.2f}; waiting for the machine to be idle")
-        time.sleep(min(15.0, max(0.0, deadline - time.monotonic())))
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    wait_idle(args.wait_idle)
+    wait_idle(args.wait_idle, log)
     load_before = os.getloadavg()
     phase = durations(args.quick)
     used, fallback_note = generators(args.load_generator)

@@ -112,6 +112,19 @@ def if_match_of(request: Request) -> int | None:
     return int(value)
 
 
+def no_if_match(request: Request) -> None:
+    """For commands that create a record: ``If-Match`` names a current version, and a
+    record not created yet has none, so the condition is false (RFC 9110): 412."""
+    if request.headers.get("if-match") is not None:
+        raise ApiProblem(412, "precondition-failed", "Precondition failed",
+                         "this request creates a new record: there is no current version "
+                         "for If-Match to match")
+
+
+# Dependencies of a route whose command creates a record.
+CREATES = [Depends(no_if_match)]
+
+
 def idempotency_of(request: Request, actor_id: UUID | None) -> IdempotencyKey | None:
     key = request.headers.get("idempotency-key")
     if key is None:

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from pydantic import Field
 
 from api.deps import (
+    CREATES,
     Caller,
     JSONResponse,
     Strict,
@@ -45,7 +46,7 @@ class ProfileBody(Strict):
     phone: str | None = Field(default=None, max_length=20)
 
 
-@router.post("/auth/register", status_code=201)
+@router.post("/auth/register", status_code=201, dependencies=CREATES)
 def register(body: RegisterBody, request: Request) -> JSONResponse:
     result = users.register_user(
         runtime_of(request).app, context_of(request, None), email=body.email, name=body.name,

@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from api.access import not_found, organization_role, visible_projects_sql
 from api.deps import (
+    CREATES,
     MAX_CURSOR_LENGTH,
     Caller,
     JSONResponse,
@@ -73,7 +74,7 @@ class EditMessage(Strict):
 
 # --- commands ---------------------------------------------------------------
 
-@router.post("/channels", status_code=201)
+@router.post("/channels", status_code=201, dependencies=CREATES)
 def create_channel(organization_id: UUID, body: CreateChannel, request: Request,
                    caller: Caller) -> Response:
     try:
@@ -110,7 +111,7 @@ def remove_channel_member(organization_id: UUID, channel_id: UUID, user_id: UUID
     return command_response(result)
 
 
-@router.post("/channels/{channel_id}/messages", status_code=201)
+@router.post("/channels/{channel_id}/messages", status_code=201, dependencies=CREATES)
 def post_message(organization_id: UUID, channel_id: UUID, body: PostMessage,
                  request: Request, caller: Caller) -> JSONResponse:
     result = commands.post_message(

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from api.access import not_found, organization_role
 from api.deps import (
+    CREATES,
     MAX_CURSOR_LENGTH,
     Caller,
     JSONResponse,
@@ -57,7 +58,7 @@ class ChangeRole(Strict):
     role: str = Field(max_length=20)
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, dependencies=CREATES)
 def create_organization(body: CreateOrganization, request: Request, caller: Caller) -> JSONResponse:
     result = commands.create_organization(
         runtime_of(request).app, context_of(request, caller), name=body.name, slug=body.slug,

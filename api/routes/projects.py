@@ -11,6 +11,7 @@ from pydantic import Field
 
 from api.access import not_found, organization_role, project_role
 from api.deps import (
+    CREATES,
     MAX_CURSOR_LENGTH,
     Caller,
     JSONResponse,
@@ -89,7 +90,7 @@ def project_json(row: tuple[Any, ...]) -> dict[str, Any]:
     return item
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, dependencies=CREATES)
 def create_project(organization_id: UUID, body: CreateProject, request: Request,
                    caller: Caller) -> JSONResponse:
     result = commands.create_project(

@@ -11,6 +11,7 @@ from pydantic import Field
 
 from api.access import not_found, project_role
 from api.deps import (
+    CREATES,
     MAX_CURSOR_LENGTH,
     Caller,
     JSONResponse,
@@ -96,7 +97,7 @@ def _app_and_context(request: Request, caller: UUID) -> tuple[Any, Any]:
 
 
 # --- commands -------------------------------------------------------------
-@router.post("/projects/{project_id}/tasks", status_code=201)
+@router.post("/projects/{project_id}/tasks", status_code=201, dependencies=CREATES)
 def create_task(organization_id: UUID, project_id: UUID, body: CreateTask, request: Request,
                 caller: Caller) -> JSONResponse:
     app, ctx = _app_and_context(request, caller)

@@ -12,6 +12,7 @@ from pydantic import Field
 
 from api.access import not_found, organization_role, project_role
 from api.deps import (
+    CREATES,
     MAX_CURSOR_LENGTH,
     Caller,
     JSONResponse,
@@ -70,7 +71,7 @@ def log_json(row: tuple[Any, ...]) -> dict[str, Any]:
     return item
 
 
-@router.post("/time-logs", status_code=201)
+@router.post("/time-logs", status_code=201, dependencies=CREATES)
 def log_time(organization_id: UUID, body: LogTime, request: Request,
              caller: Caller) -> JSONResponse:
     result = commands.log_time(

@@ -89,3 +89,16 @@ def test_a_retried_registration_appends_once(client: TestClient, runtime: Runtim
     events = list(runtime.app.recorder.select_notifications(start=head_before + 1, limit=100))
     user_events = [n for n in events if n.originator_id == UUID(first.json()["id"])]
     assert len(user_events) == 1
+
+
+def test_if_match_on_a_command_that_creates_is_412(client: TestClient, runtime: Runtime) -> None:
+    """A record not created yet has no version for If-Match to match (RFC 9110)."""
+    ann = new_person(client, "Ann")
+    org = new_organization(client, ann)["id"]
+    head = runtime.app.recorder.max_notification_id()
+    for url, body in ((f"/v1/organizations/{org}/projects", {"name": "Conditional"}),
+                      ("/v1/organizations", {"name": "Cond", "slug": f"c-{ann.id[:8]}"})):
+        r = client.post(url, json=body, headers={**ann.headers, "If-Match": '"1"'})
+        assert r.status_code == 412, r.text
+        assert r.json()["type"].endswith("/precondition-failed")
+    assert runtime.app.recorder.max_notification_id() == head

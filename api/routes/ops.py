@@ -26,13 +26,15 @@ def ready(request: Request) -> JSONResponse:
     """Readiness: 200 when every read model is built and running; 503 (problem+json)
     naming each read model that is stopped at an event it cannot apply, or not built
     yet. Lag alone does not make the service unready: reads say whether they are
-    consistent (X-Consistent)."""
+    consistent (X-Consistent). Unauthenticated, so it names the kind of error only: the
+    message may quote stored values (`vistone status` and the logs show it whole)."""
     runtime = runtime_of(request)
     rows = read_model_status(runtime.app, runtime.pool, runtime.read_models)
     models: list[dict[str, Any]] = [
         {"name": r.name, "state": r.state, "generation": r.generation, "version": r.version,
          "position": r.position, "lag": r.lag, "lag_seconds": round(r.lag_seconds, 3),
-         "stopped": r.stopped, "failed_position": r.failed_position, "error": r.last_error}
+         "stopped": r.stopped, "failed_position": r.failed_position,
+         "error": _kind(r.last_error)}
         for r in rows
     ]
     blocking = [r for r in rows if (r.state == "active" and r.stopped) or r.state == "missing"]
@@ -41,7 +43,7 @@ def ready(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ready", "log_head": head, "read_models": models})
     detail = "; ".join(
         f"read model {r.name} is stopped at log position {r.position} "
-        f"(event {r.failed_position}: {r.last_error})" if r.stopped
+        f"(event {r.failed_position}: {_kind(r.last_error)})" if r.stopped
         else f"read model {r.name} is not built yet" for r in blocking)
     return JSONResponse(
         {"type": "https://vistone.dev/problems/not-ready", "title": "Not ready",
@@ -56,3 +58,8 @@ async def metrics(request: Request) -> Response:
     read model's position, lag (events and seconds) and stopped state."""
     body = await run_in_threadpool(render_metrics, runtime_of(request))
     return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+def _kind(error: str | None) -> str | None:
+    """``UniqueViolation`` of ``UniqueViolation: duplicate key ... (email)=(...)``."""
+    return error.split(":", 1)[0] if error else None

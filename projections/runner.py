@@ -91,7 +91,7 @@ def process_pending(
     ready: Callable[[Target], bool] | None = None,
 ) -> int:
     """One pass for several read models; returns how much happened (events read plus
-    generations swapped in: 0 when everything is at the head). Errors propagate unless
+    swaps tried: 0 when everything is active and at the head). Errors propagate unless
     ``on_error`` takes them; ``ready`` can hold back a generation (retry backoff)."""
     head, generations = _catalogue(app, pool, [m.name for m in models])
     plans = {m.name: plan_model(m, generations or [], started_at) for m in models}
@@ -109,12 +109,12 @@ def process_pending(
     positions = {t.key: t.generation.position for t in targets}
     behind = [t for t in targets if positions[t.key] < head]
     read = _feed(app, pool, behind, positions, head, batch_size, on_error) if behind else 0
-    swapped = 0
+    swaps = 0  # swapped in, or postponed (queries held the tables): work either way
     for target in targets:
-        if target.generation.building and positions[target.key] >= head \
-                and swap_in(pool, target.model, target.key, head):
-            swapped += 1
-    return read + swapped
+        if target.generation.building and positions[target.key] >= head:
+            swap_in(pool, target.model, target.key, head)
+            swaps += 1
+    return read + swaps
 
 
 def _feed(app: Vistone, pool: ConnectionPool, behind: list[Target], positions: dict[int, int],

@@ -12,8 +12,9 @@ added), or when ``vistone rebuild`` asks for a fresh copy, a *building* generati
 created beside the active one and fed from the log like any read model while the active
 one keeps answering (its secondary indexes are created only when it is complete: one index
 built over a full table costs far less than upkeep through every event). When the building
-generation reaches the log's head, one transaction points the views at it, marks it active
-and drops the old generation's schema. Nothing is
+generation reaches the log's head (and the active one's position), one transaction locks
+the views, points them at it and marks it active; the old generation is retired and its
+schema dropped just after, when no query can reach it. Nothing is
 dropped before its replacement is complete; a build killed halfway resumes from its
 position the next time a runner sees it.
 
@@ -45,6 +46,8 @@ from projections.base import ReadModel
 log = logging.getLogger(__name__)
 
 SCHEMA_LOCK = "SELECT pg_advisory_xact_lock(hashtext('vistone.read_model_schema'))"
+# How long a swap waits for queries to let go of the tables before it gives way.
+SWAP_LOCK_TIMEOUT_MS = 200
 
 VERSIONS_DDL = (
     """CREATE TABLE IF NOT EXISTS public.read_model_versions (
@@ -52,7 +55,7 @@ VERSIONS_DDL = (
         name text NOT NULL,
         digest text NOT NULL,
         storage text NOT NULL,
-        state text NOT NULL CHECK (state IN ('building', 'active')),
+        state text NOT NULL CHECK (state IN ('building', 'active', 'retired')),
         position bigint NOT NULL DEFAULT 0,
         created_at timestamptz NOT NULL DEFAULT now(),
         activated_at timestamptz,
@@ -65,6 +68,12 @@ VERSIONS_DDL = (
     "ON public.read_model_versions (name) WHERE state = 'active'",
     "CREATE UNIQUE INDEX IF NOT EXISTS read_model_versions_one_building "
     "ON public.read_model_versions (name) WHERE state = 'building'",
+)
+# A catalogue created before generations could be retired takes the new state too.
+RETIRED_STATE_DDL = (
+    "ALTER TABLE public.read_model_versions DROP CONSTRAINT read_model_versions_state_check, "
+    "ADD CONSTRAINT read_model_versions_state_check "
+    "CHECK (state IN ('building', 'active', 'retired'))"
 )
 
 # The tracking table of the first release (one row per read model, tables in place);
@@ -126,7 +135,7 @@ def plan_model(model: ReadModel, generations: Iterable[Generation],
     def newer(moment: datetime | None) -> bool:
         return started_at is not None and moment is not None and moment > started_at
 
-    plan = Plan()
+    plan = Plan(drop=[g for g in mine if g.state == "retired"])
     if active is not None and active.digest != model.digest and newer(active.activated_at):
         plan.stand_down = (f"version {active.digest} was swapped in after this process "
                            f"started (this process has {model.digest})")
@@ -179,6 +188,10 @@ def reconcile(pool: ConnectionPool, models: list[ReadModel], *,
         conn.execute(SCHEMA_LOCK)
         for statement in VERSIONS_DDL:
             conn.execute(statement)
+        if "'retired'" not in (conn.execute(
+                "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE conname = 'read_model_versions_state_check'").fetchone() or ("",))[0]:
+            conn.execute(RETIRED_STATE_DDL)
         generations = read_generations(conn, names) or []
         plans = {m.name: plan_model(m, generations, started_at) for m in models}
         for model in models:
@@ -187,7 +200,8 @@ def reconcile(pool: ConnectionPool, models: list[ReadModel], *,
                 continue
             for stale in plan.drop if build else ():
                 _drop_generation(conn, stale)
-                log.info("dropped the stale build %s of %s", stale.generation, model.name)
+                log.info("read model %s: dropped %s generation %s", model.name, stale.state,
+                         stale.generation)
             plan.drop = []
             if plan.create is not None:
                 state = plan.create
@@ -222,32 +236,54 @@ def request_rebuild(pool: ConnectionPool, model: ReadModel) -> Generation:
 def swap_in(pool: ConnectionPool, model: ReadModel, generation: int, reached: int) -> bool:
     """Make a complete building generation the active one, in one transaction: the
     views point at its tables, the old generation's schema is dropped. Returns False
-    (and changes nothing) if it is no longer building or has not reached ``reached``."""
+    (and changes nothing) if it is no longer building, has not reached ``reached`` or the
+    active generation's position (what queries see never moves back: a read that waited
+    for a position keeps seeing it), or if queries hold the tables right now."""
     _create_deferred_indexes(pool, model, generation)
-    with pool.connection() as conn, conn.transaction():
-        conn.execute(SCHEMA_LOCK)
-        rows = conn.execute(
-            f"SELECT {COLUMNS} FROM public.read_model_versions WHERE name = %s FOR UPDATE",
-            (model.name,),
-        ).fetchall()
-        generations = [Generation(*row) for row in rows]
-        new = next((g for g in generations if g.generation == generation), None)
-        if new is None or not new.building or new.position < reached:
-            return False
-        _point_views_at(conn, model, new.storage)
-        for old in generations:
-            if old.state == "active":
-                _drop_generation(conn, old)
-        conn.execute(
-            "UPDATE public.read_model_versions SET state = 'active', activated_at = now(), "
-            "updated_at = now() WHERE generation = %s",
-            (generation,),
-        )
-        if _exists(conn, LEGACY_TRACKING):
-            conn.execute(f"DELETE FROM {LEGACY_TRACKING} WHERE name = %s", (model.name,))
-        _drop_legacy_tracking_when_unused(conn)
+    try:
+        with pool.connection() as conn, conn.transaction():
+            conn.execute(SCHEMA_LOCK)
+            # A query holds its views and their tables (shared) while it runs, and takes
+            # them one by one: waiting behind it while holding some of them could deadlock
+            # it. Rather than make a query fail, the swap gives way and is tried again.
+            conn.execute(f"SET LOCAL lock_timeout = '{SWAP_LOCK_TIMEOUT_MS}ms'")
+            rows = conn.execute(
+                f"SELECT {COLUMNS} FROM public.read_model_versions WHERE name = %s "
+                "FOR UPDATE", (model.name,),
+            ).fetchall()
+            generations = [Generation(*row) for row in rows]
+            new = next((g for g in generations if g.generation == generation), None)
+            active = [g for g in generations if g.state == "active"]
+            if new is None or not new.building or new.position < reached \
+                    or any(new.position < old.position for old in active):
+                return False
+            # Every view of the model at once, before anything changes: the swap then
+            # holds them all or none while it works.
+            views = [f"{model.schema}.{table}" for table in model.tables
+                     if _exists(conn, f"{model.schema}.{table}")]
+            if views:
+                conn.execute(f"LOCK TABLE {', '.join(views)} IN ACCESS EXCLUSIVE MODE")
+            _point_views_at(conn, model, new.storage)
+            # The old tables are dropped after this commits (no query can reach them
+            # then): dropping them here would lock more tables queries hold.
+            conn.execute(
+                "UPDATE public.read_model_versions SET state = 'retired', updated_at = now() "
+                "WHERE name = %s AND state = 'active'", (model.name,))
+            conn.execute(
+                "UPDATE public.read_model_versions SET state = 'active', "
+                "activated_at = now(), updated_at = now() WHERE generation = %s",
+                (generation,),
+            )
+            if _exists(conn, LEGACY_TRACKING):
+                conn.execute(f"DELETE FROM {LEGACY_TRACKING} WHERE name = %s", (model.name,))
+            _drop_legacy_tracking_when_unused(conn)
+    except psycopg.errors.LockNotAvailable:
+        log.info("read model %s: queries hold its tables; the swap is tried again",
+                 model.name)
+        return False
     log.info("read model %s: generation %s (version %s) swapped in", model.name, generation,
              model.digest)
+    reconcile(pool, [model])  # drops the retired generation now that no query reads it
     return True
 
 
@@ -290,6 +326,7 @@ def deferred_indexes(model: ReadModel) -> list[str]:
 
 def _create_deferred_indexes(pool: ConnectionPool, model: ReadModel, generation: int) -> None:
     with pool.connection() as conn, conn.transaction():
+        conn.execute(SCHEMA_LOCK)  # two runners finishing the same build take turns
         row = conn.execute(
             "SELECT storage FROM public.read_model_versions "
             "WHERE generation = %s AND state = 'building'", (generation,),

@@ -29,7 +29,7 @@ from projections.organizations import OrganizationsReadModel
 from projections.registry import all_read_models
 from projections.runner import EventFailed, catch_up, process_pending, record_failure
 from projections.users import UsersReadModel
-from projections.versions import read_generations, request_rebuild
+from projections.versions import read_generations, request_rebuild, swap_in
 from vistone.cli import main
 from vistone.commands import users
 from vistone.config import Settings
@@ -318,3 +318,63 @@ def test_the_first_release_layout_is_replaced_without_a_gap(runtime: Runtime) ->
     finally:
         with psycopg.connect(runtime.database.url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_swaps_under_continuous_queries_never_fail_a_query(fresh_runtime: Runtime) -> None:
+    """Queries take their views and tables one by one; a swap that waited behind one while
+    holding others could deadlock it. Queries must never be the ones that fail."""
+    owner = users.register_user(fresh_runtime.app, SYSTEM, email="owner@x.test", name="O",
+                                password="password-1").id
+    from vistone.commands import organizations
+
+    for i in range(5):
+        organizations.create_organization(fresh_runtime.app, CommandContext(actor_id=owner),
+                                          name=f"Org {i}", slug=f"org-swap-{i}")
+    models = [OrganizationsReadModel(), UsersReadModel()]
+    catch_up(fresh_runtime.app, fresh_runtime.pool, models)
+    errors: list[BaseException] = []
+    answers = [0]
+    stop = threading.Event()
+    query = ("SELECT o.name, u.name FROM auth.organization_members m "
+             "JOIN auth.users u ON u.id = m.user_id "
+             "JOIN auth.organizations o ON o.id = m.organization_id")
+
+    def read_continuously() -> None:
+        with psycopg.connect(fresh_runtime.database.url, autocommit=True) as conn:
+            while not stop.is_set():
+                try:
+                    assert len(conn.execute(query).fetchall()) == 5
+                    answers[0] += 1
+                except BaseException as error:  # noqa: BLE001 - any failure fails the test
+                    errors.append(error)
+
+    readers = [threading.Thread(target=read_continuously) for _ in range(4)]
+    for reader in readers:
+        reader.start()
+    try:
+        for _ in range(15):
+            for model in models:
+                request_rebuild(fresh_runtime.pool, model)
+            catch_up(fresh_runtime.app, fresh_runtime.pool, models)
+    finally:
+        stop.set()
+        for reader in readers:
+            reader.join()
+    assert not errors, errors[:3]
+    assert answers[0] > 0
+    assert all(g.state == "active" for m in models for g in generations(fresh_runtime, m.name))
+
+
+def test_a_swap_never_moves_what_queries_see_backwards(fresh_runtime: Runtime) -> None:
+    """A building generation behind the active one is not swapped in, even when it has
+    reached the position it was asked to: a read that waited for a position keeps it."""
+    register(fresh_runtime, 3)
+    model = UsersReadModel()
+    catch_up(fresh_runtime.app, fresh_runtime.pool, [model])
+    build = request_rebuild(fresh_runtime.pool, model)
+    (active,) = [g for g in generations(fresh_runtime, "users") if g.state == "active"]
+    assert active.position > 0
+    assert not swap_in(fresh_runtime.pool, model, build.generation, reached=0)
+    catch_up(fresh_runtime.app, fresh_runtime.pool, [model])
+    (now,) = generations(fresh_runtime, "users")
+    assert now.generation == build.generation and now.position >= active.position

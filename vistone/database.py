@@ -12,9 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 log = logging.getLogger(__name__)
+
+# application_name of every connection of this process: vistone-<pid>.
+APPLICATION_NAME_PREFIX = "vistone-"
 
 # The embedded servers (pgserver handles) this process has joined as a user.
 _joined: set[Any] = set()
@@ -58,6 +62,9 @@ class Database:
 
 
 def open_database(database_url: str | None, data_dir: Path) -> Database:
+    # Every connection of this process says whose it is (pg_stat_activity): the embedded
+    # server's last user checks that nobody else is still connected before stopping it.
+    os.environ["PGAPPNAME"] = f"{APPLICATION_NAME_PREFIX}{os.getpid()}"
     if database_url:
         return Database(url=database_url)
     with warnings.catch_warnings():
@@ -86,7 +93,33 @@ def open_database(database_url: str | None, data_dir: Path) -> Database:
 def _leave(server: Any) -> None:
     _joined.discard(server)
     _forget_gone_users(server)
+    if _others_connected(server):
+        # pgserver's list of users may be wrong (a process killed while it rewrote the
+        # file leaves it truncated): a process still connected is a user, whatever the
+        # list says. Leave without stopping the server under it.
+        with server._lock:
+            server.global_process_id_list.get_and_remove(os.getpid())
+        log.info("embedded PostgreSQL: other processes are connected; leaving it running")
+        return
+    with server._lock:
+        # Nobody else is connected: if the list lost us, put us back, so that pgserver
+        # stops the server when no other live process is listed (one starting up is).
+        server.global_process_id_list.get_and_add(os.getpid())
     server.cleanup()  # cleanup_mode="stop": stops the server if we were the last user
+
+
+def _others_connected(server: Any) -> bool:
+    """Whether a client other than this process is connected to the embedded server."""
+    try:
+        with psycopg.connect(server.get_uri(), autocommit=True, connect_timeout=5) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
+                "AND pid <> pg_backend_pid() AND application_name <> %s",
+                (f"{APPLICATION_NAME_PREFIX}{os.getpid()}",),
+            ).fetchone()
+    except psycopg.Error:
+        return False  # not running (or not reachable): nothing to protect
+    return bool(row and row[0])
 
 
 def _forget_gone_users(server: Any, *, including_mine: bool = False) -> None:
@@ -100,7 +133,13 @@ def _forget_gone_users(server: Any, *, including_mine: bool = False) -> None:
         try:
             pids = json.loads(path.read_text() or "[]")
             written = path.stat().st_mtime
-        except (OSError, ValueError):
+        except OSError:
+            return
+        except ValueError:
+            # Truncated by a process killed while writing it: pgserver could not even
+            # start with it. Who uses the server is then told by who is connected.
+            log.warning("embedded PostgreSQL: its list of users was unreadable; reset")
+            path.write_text("[]")
             return
         users = [pid for pid in pids
                  if (pid == me and not including_mine)

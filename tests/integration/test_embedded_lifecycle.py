@@ -232,3 +232,19 @@ def test_users_list_forgets_dead_and_reused_pids(tmp_path: Path) -> None:
             if proc is not None:
                 proc.kill()
                 proc.wait()
+
+
+@pytest.mark.timeout(90)
+def test_a_lost_users_list_never_stops_postgres_under_a_running_server(scene: Scene) -> None:
+    """A process killed while it rewrote pgserver's list of users leaves it truncated; a
+    short command exiting afterwards must not take itself for the last user."""
+    serve, port = scene.serve()
+    for damaged in ("", "[]", "[1, 2"):
+        (scene.pgdata / ".handle_pids.json").write_text(damaged)
+        status = scene.start("status")
+        assert status.wait(30) in (0, 1), scene.output()  # 1: a read model still building
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ready", timeout=5) as r:
+            assert r.status == 200, scene.output()
+        assert scene.postmaster() is not None, scene.output()
+    assert scene.stop_and_wait(serve, signal.SIGTERM) == 0, scene.output()
+    scene.assert_postgres_stopped()

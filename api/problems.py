@@ -34,10 +34,11 @@ class ApiProblem(Exception):
     """An HTTP-level refusal raised by the API layer itself (auth, headers, limits)."""
 
     def __init__(self, status: int, slug: str, title: str, detail: str | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+                 headers: dict[str, str] | None = None, field: str | None = None) -> None:
         super().__init__(detail or title)
         self.status, self.slug, self.title, self.detail = status, slug, title, detail
         self.headers = headers or {}
+        self.field = field  # the request field at fault, when there is one
 
 
 def _status_of(error: DomainError) -> int:
@@ -95,7 +96,8 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ApiProblem)
     async def api_problem(_: Request, error: ApiProblem) -> JSONResponse:
-        response = problem(error.status, error.slug, error.title, error.detail)
+        response = problem(error.status, error.slug, error.title, error.detail,
+                           field=error.field)
         response.headers.update(error.headers)
         return response
 

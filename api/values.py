@@ -28,6 +28,8 @@ from pydantic import AfterValidator, BeforeValidator, Field
 
 DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 MAX_JSON_DEPTH = 64
+# No field holds an integer longer than this (the longest, 64-bit, has 20 characters).
+MAX_INTEGER_DIGITS = 100
 NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?", re.ASCII)
 
 
@@ -35,9 +37,19 @@ def _refuse_constant(name: str) -> Any:
     raise json.JSONDecodeError(f"{name} is not a JSON value", name, 0)
 
 
+def _integer(text: str) -> int:
+    if len(text) > MAX_INTEGER_DIGITS:  # Python refuses to convert longer ones anyway
+        raise json.JSONDecodeError(f"an integer of {len(text)} digits is too long", text, 0)
+    return int(text)
+
+
 def parse_json(body: bytes) -> Any:
     """JSON as the API reads it: fractions and exponents as exact Decimals."""
-    return json.loads(body, parse_float=Decimal, parse_constant=_refuse_constant)
+    try:
+        return json.loads(body, parse_float=Decimal, parse_int=_integer,
+                          parse_constant=_refuse_constant)
+    except RecursionError:
+        raise json.JSONDecodeError("the document is nested too deeply", "", 0) from None
 
 
 class ExactJSONRequest(Request):

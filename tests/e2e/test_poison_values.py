@@ -327,9 +327,28 @@ def test_dates_are_calendar_dates_written_yyyy_mm_dd(
     r = send(client, "POST", f"{world.org_url}/time-logs",
              f'{{"task_id": "{world.task}", "work_date": {day}, "hours": 1}}', t.ann)
     assert_refused(r, runtime, before, "work_date")
-    r = client.get(f"{world.org_url}/time-logs", params={"from": day.strip('"')},
-                   headers=t.ann.headers)
-    assert r.status_code == 422, r.text
+    for url in (f"{world.org_url}/time-logs", f"{world.org_url}/time-totals/people/{t.ann.id}"):
+        r = client.get(url, params={"from": day.strip('"'), "to": "2030-01-01"},
+                       headers=t.ann.headers)
+        assert r.status_code == 422, r.text
+
+
+def test_a_date_range_error_names_the_field(client: TestClient, world: World) -> None:
+    t = world.team
+    r = client.get(f"{world.org_url}/time-totals/people/{t.ann.id}",
+                   params={"from": "2030-01-02", "to": "2030-01-01"}, headers=t.ann.headers)
+    assert r.status_code == 422 and r.json()["field"] == "to", r.text
+
+
+def test_json_beyond_what_any_field_holds_is_a_clear_400(
+    client: TestClient, runtime: Runtime, world: World
+) -> None:
+    before = head(runtime)
+    for body in ('{"progress": 1' + "0" * 5000 + "}", '{"settings": ' + "[" * 5000 + "]" * 5000
+                 + "}"):
+        r = send(client, "PATCH", world.org_url, body, world.team.ann)
+        assert_refused(r, runtime, before)
+        assert r.status_code == 400 and r.json()["type"].endswith("/malformed-json"), r.text
 
 
 def forged(text: str) -> str:

@@ -92,6 +92,8 @@ def open_database(database_url: str | None, data_dir: Path) -> Database:
 
 def _leave(server: Any) -> None:
     _joined.discard(server)
+    if not Path(server.pgdata).exists():
+        return  # removed with its server already (tests clean up their data dirs)
     _forget_gone_users(server)
     if _others_connected(server):
         # pgserver's list of users may be wrong (a process killed while it rewrote the

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from api.deps import JSONResponse, runtime_of
@@ -15,13 +16,53 @@ from projections.status import read_model_status
 router = APIRouter(tags=["ops"])
 
 
+class ReadModelState(BaseModel):
+    name: str
+    state: Literal["active", "building", "retired", "missing"]
+    generation: int | None
+    version: str | None
+    position: int
+    lag: int = Field(description="events between the read model and the log's head")
+    lag_seconds: float = Field(description="age of the oldest event not applied yet")
+    stopped: bool
+    failed_position: int | None = Field(description="the event it cannot apply, if stopped")
+    error: str | None = Field(description="the kind of error (its message is in the logs)")
+
+
+class Readiness(BaseModel):
+    status: Literal["ready"]
+    log_head: int
+    read_models: list[ReadModelState]
+
+
+class NotReady(BaseModel):
+    """application/problem+json, with where every read model stands."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    log_head: int
+    read_models: list[ReadModelState]
+
+
+NOT_READY: dict[int | str, dict[str, Any]] = {
+    503: {"model": NotReady, "description": "a read model is stopped or not built yet",
+          "content": {"application/problem+json": {}}},
+}
+METRICS: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Prometheus text exposition format",
+          "content": {"text/plain": {"schema": {"type": "string"}}}},
+}
+
+
 @router.get("/health")
 def health() -> dict[str, str]:
     """Liveness: the process answers."""
     return {"status": "ok"}
 
 
-@router.get("/health/ready")
+@router.get("/health/ready", response_model=Readiness, responses=NOT_READY)
 def ready(request: Request) -> JSONResponse:
     """Readiness: 200 when every read model is built and running; 503 (problem+json)
     naming each read model that is stopped at an event it cannot apply, or not built
@@ -52,7 +93,7 @@ def ready(request: Request) -> JSONResponse:
         headers={"Retry-After": "30"})
 
 
-@router.get("/metrics", response_class=Response)
+@router.get("/metrics", response_class=Response, responses=METRICS)
 async def metrics(request: Request) -> Response:
     """Prometheus text format: requests by route and status, the log's head, and each
     read model's position, lag (events and seconds) and stopped state."""

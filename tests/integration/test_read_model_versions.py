@@ -16,6 +16,9 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
@@ -52,6 +55,39 @@ def generations(runtime: Runtime, name: str) -> list[Any]:
 def user_rows(runtime: Runtime) -> list[tuple[Any, ...]]:
     with runtime.pool.connection() as conn:
         return conn.execute("SELECT * FROM auth.users ORDER BY id").fetchall()
+
+
+@dataclass
+class Readers:
+    answers: list[Any] = field(default_factory=list)
+    errors: list[BaseException] = field(default_factory=list)
+
+
+@contextmanager
+def querying(runtime: Runtime, query: str, answer: Callable[[list[Any]], Any],
+             threads: int = 1) -> Iterator[Readers]:
+    """Threads running ``query`` back to back while the block runs; every answer (as
+    ``answer`` makes it of the rows) and every error is kept."""
+    readers = Readers()
+    stop = threading.Event()
+
+    def read_continuously() -> None:
+        with psycopg.connect(runtime.database.url, autocommit=True) as conn:
+            while not stop.is_set():
+                try:
+                    readers.answers.append(answer(conn.execute(query).fetchall()))
+                except BaseException as error:  # noqa: BLE001 - any failure fails the test
+                    readers.errors.append(error)
+
+    running = [threading.Thread(target=read_continuously) for _ in range(threads)]
+    for thread in running:
+        thread.start()
+    try:
+        yield readers
+    finally:
+        stop.set()
+        for thread in running:
+            thread.join()
 
 
 class PoisonedUsers(UsersReadModel):
@@ -150,22 +186,8 @@ def test_a_schema_change_is_built_beside_and_swapped_in_while_queries_answer(
     (old,) = generations(fresh_runtime, "users")
     assert len(before) == 30
 
-    answers: list[int] = []
-    errors: list[BaseException] = []
-    stop = threading.Event()
-
-    def read_continuously() -> None:
-        with psycopg.connect(fresh_runtime.database.url, autocommit=True) as conn:
-            while not stop.is_set():
-                try:
-                    answers.append(conn.execute("SELECT count(*) FROM auth.users")
-                                   .fetchone()[0])  # type: ignore[index]
-                except BaseException as error:  # noqa: BLE001 - any failure fails the test
-                    errors.append(error)
-
-    reader = threading.Thread(target=read_continuously)
-    reader.start()
-    try:
+    with querying(fresh_runtime, "SELECT count(*) FROM auth.users",
+                  lambda rows: rows[0][0]) as readers:
         new_model = UsersWithNameIndex()
         assert new_model.digest != UsersReadModel().digest
         steps = 0
@@ -177,11 +199,8 @@ def test_a_schema_change_is_built_beside_and_swapped_in_while_queries_answer(
             if any(g.building for g in generations(fresh_runtime, "users")):
                 assert len(user_rows(fresh_runtime)) == 30
         assert steps > 5
-    finally:
-        stop.set()
-        reader.join()
-    assert not errors, errors[:3]
-    assert answers and set(answers) == {30}
+    assert not readers.errors, readers.errors[:3]
+    assert readers.answers and set(readers.answers) == {30}
     (new,) = generations(fresh_runtime, "users")
     assert new.state == "active" and new.digest == new_model.digest
     assert new.generation > old.generation
@@ -332,36 +351,16 @@ def test_swaps_under_continuous_queries_never_fail_a_query(fresh_runtime: Runtim
                                           name=f"Org {i}", slug=f"org-swap-{i}")
     models = [OrganizationsReadModel(), UsersReadModel()]
     catch_up(fresh_runtime.app, fresh_runtime.pool, models)
-    errors: list[BaseException] = []
-    answers = [0]
-    stop = threading.Event()
     query = ("SELECT o.name, u.name FROM auth.organization_members m "
              "JOIN auth.users u ON u.id = m.user_id "
              "JOIN auth.organizations o ON o.id = m.organization_id")
-
-    def read_continuously() -> None:
-        with psycopg.connect(fresh_runtime.database.url, autocommit=True) as conn:
-            while not stop.is_set():
-                try:
-                    assert len(conn.execute(query).fetchall()) == 5
-                    answers[0] += 1
-                except BaseException as error:  # noqa: BLE001 - any failure fails the test
-                    errors.append(error)
-
-    readers = [threading.Thread(target=read_continuously) for _ in range(4)]
-    for reader in readers:
-        reader.start()
-    try:
+    with querying(fresh_runtime, query, len, threads=4) as readers:
         for _ in range(15):
             for model in models:
                 request_rebuild(fresh_runtime.pool, model)
             catch_up(fresh_runtime.app, fresh_runtime.pool, models)
-    finally:
-        stop.set()
-        for reader in readers:
-            reader.join()
-    assert not errors, errors[:3]
-    assert answers[0] > 0
+    assert not readers.errors, readers.errors[:3]
+    assert readers.answers and set(readers.answers) == {5}
     assert all(g.state == "active" for m in models for g in generations(fresh_runtime, m.name))
 
 

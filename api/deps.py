@@ -8,7 +8,8 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar
@@ -17,6 +18,7 @@ from uuid import UUID
 
 import orjson
 from fastapi import Depends, Request
+from psycopg import Connection
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -27,6 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.problems import ApiProblem, problem
 from domain.base import CommandContext, is_valid_text
 from projections.runner import wait_for_position
+from vistone.app import Command as VistoneCommand
 from vistone.app import CommandResult
 from vistone.recorder import IdempotencyKey
 from vistone.runtime import Runtime
@@ -134,6 +137,43 @@ def idempotency_of(request: Request, actor_id: UUID | None) -> IdempotencyKey | 
                          "Idempotency-Key must be 1 to 200 characters")
     # Anonymous commands (registration) scope the key to the nil UUID.
     return IdempotencyKey(actor_id or UUID(int=0), key, request.state.fingerprint)
+
+
+def command_of(request: Request, caller: Caller) -> VistoneCommand:
+    """The command a route issues for the authenticated caller: the application, the
+    context stored on its events, and its If-Match and Idempotency-Key conditions."""
+    return VistoneCommand(runtime_of(request).app, context_of(request, caller),
+                          if_match_of(request), idempotency_of(request, caller))
+
+
+# A route's command, for its signature: `def rename(..., command: Command)`.
+Command = Annotated[VistoneCommand, Depends(command_of)]
+
+
+@dataclass(frozen=True)
+class Reader:
+    """What a query needs: a connection to the read models, the caller, and the
+    headers that say whether the read reflects the position the caller asked for."""
+
+    conn: Connection[Any]
+    caller: UUID
+    headers: dict[str, str]
+
+    def answer(self, body: Any, **headers: str) -> JSONResponse:
+        return JSONResponse(body, headers={**self.headers, **headers})
+
+
+def reading(*read_models: str) -> Any:
+    """A dependency giving a route its ``Reader`` once ``read_models`` reflect the
+    caller's ``X-Min-Position`` (if any): ``reader: Annotated[Reader, reading("tasks")]``."""
+    names = list(read_models)
+
+    def reader_of(request: Request, caller: Caller) -> Iterator[Reader]:
+        headers = read_consistency(request, names)
+        with runtime_of(request).pool.connection() as conn:
+            yield Reader(conn, caller, headers)
+
+    return Depends(reader_of)
 
 
 def command_response(result: CommandResult, status: int = 200) -> JSONResponse:

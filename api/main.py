@@ -7,7 +7,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api.deps import RequestGuard
+from api.contract import install_contract
+from api.deps import RequestGuard, current_user
 from api.metrics import RequestMetrics
 from api.problems import install_problem_handlers
 from api.routes import auth, channels, ops, organizations, projects, tasks, timelogs
@@ -42,6 +43,7 @@ def create_app(runtime: Runtime, *, run_projections: bool | None = None) -> Fast
     app.state.tokens = TokenService(runtime.settings.resolve_jwt_secret(),
                                     runtime.settings.access_token_ttl_seconds)
     install_problem_handlers(app)
+    install_contract(app, authentication=current_user)
     for router in ROUTERS:
         app.include_router(router)
 

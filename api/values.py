@@ -24,7 +24,7 @@ from uuid import UUID
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
-from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
 
 DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 MAX_JSON_DEPTH = 64
@@ -126,3 +126,38 @@ Day = Annotated[date, BeforeValidator(_day)]
 Amount = Annotated[Decimal, BeforeValidator(_amount)]
 # A JSON object whose numbers stay JSON numbers (exactly, or refused).
 JsonObject = Annotated[dict[str, Any], AfterValidator(_exact_json)]
+
+
+def amount(minimum: Decimal, maximum: Decimal, places: int, string_pattern: str,
+           description: str) -> Any:
+    """An exact decimal whose OpenAPI schema states the domain's rule: a JSON number in
+    [minimum, maximum] with at most ``places`` decimals, or a string matching
+    ``string_pattern`` (which must accept exactly that range, written plainly). The string
+    form is held to the pattern here, so what the schema refuses is refused; the domain
+    still decides the range."""
+    pattern = re.compile(string_pattern, re.ASCII)
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, str) and not pattern.fullmatch(value):
+            raise ValueError(f"must be {description}")
+        return _amount(value)
+
+    return Annotated[Decimal, BeforeValidator(plain), WithJsonSchema({
+        "description": description,
+        "anyOf": [
+            {"type": "number", "minimum": float(minimum), "maximum": float(maximum),
+             "multipleOf": float(Decimal(1).scaleb(-places))},
+            {"type": "string", "pattern": f"^{string_pattern}$"},
+        ]})]
+
+
+# Hours of a time log: 0.01 to 24, at most two decimal places.
+Hours = amount(Decimal("0.01"), Decimal(24), 2,
+               r"(?:0\.(?:0[1-9]|[1-9][0-9]?)|(?:[1-9]|1[0-9]|2[0-3])(?:\.[0-9]{1,2})?"
+               r"|24(?:\.00?)?)",
+               "hours from 0.01 to 24 with at most 2 decimal places, such as 7.5 or \"7.50\"")
+# Money (budgets, proposal amounts): 0 to 999,999,999,999,999.99, at most 2 decimals.
+Money = amount(Decimal(0), Decimal("999999999999999.99"), 2,
+               r"(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,2})?",
+               "an amount from 0 to 999999999999999.99 with at most 2 decimal places, "
+               "such as 1250 or \"1250.00\"")

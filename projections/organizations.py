@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg import Cursor
+from psycopg import Connection, Cursor
 from psycopg.types.json import Jsonb
 
 from domain.organization import Organization
@@ -93,3 +93,17 @@ class OrganizationsReadModel(ReadModel):
         self._touch(cur, e, first=(
             "DELETE FROM organization_members WHERE organization_id = %s AND user_id = %s"
         ), first_params=(e.originator_id, e.user_id))
+
+
+# --- queries ----------------------------------------------------------------
+
+
+def member_role(conn: Connection[Any], organization_id: Any, user_id: Any) -> Role | None:
+    """The user's role in the live organization; None when not a member."""
+    row = conn.execute(
+        "SELECT m.role FROM auth.organization_members m "
+        "JOIN auth.organizations o ON o.id = m.organization_id "
+        "WHERE m.organization_id = %s AND m.user_id = %s AND o.deleted_at IS NULL",
+        (organization_id, user_id),
+    ).fetchone()
+    return None if row is None else Role(row[0])

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg import Cursor
+from psycopg import Connection, Cursor
 
 from domain.project import Project, ProjectRole, ProjectStatus
+from domain.roles import SEES_ALL_PROJECTS, Role
 from projections.base import ReadModel, handles, with_first
 
 # Fields of Project.Updated and the columns they land in (same names).
@@ -107,3 +108,33 @@ class ProjectsReadModel(ReadModel):
         self._touch(cur, e, first=(
             "DELETE FROM project_members WHERE project_id = %s AND user_id = %s"
         ), first_params=(e.originator_id, e.user_id))
+
+
+# --- queries ----------------------------------------------------------------
+
+
+def project_visibility(conn: Connection[Any], organization_id: Any, project_id: Any,
+                       user_id: Any) -> tuple[Role, bool, bool] | None:
+    """(the user's organization role, whether the project exists in the organization,
+    whether the user is a project member); None when the user is not a member of the
+    live organization. One round trip: this runs before every project-scoped query."""
+    row = conn.execute(
+        "SELECT m.role, EXISTS (SELECT 1 FROM project.projects p "
+        "                       WHERE p.id = %s AND p.organization_id = m.organization_id), "
+        "       EXISTS (SELECT 1 FROM project.project_members pm "
+        "               WHERE pm.project_id = %s AND pm.user_id = m.user_id) "
+        "FROM auth.organization_members m "
+        "JOIN auth.organizations o ON o.id = m.organization_id "
+        "WHERE m.organization_id = %s AND m.user_id = %s AND o.deleted_at IS NULL",
+        (project_id, project_id, organization_id, user_id),
+    ).fetchone()
+    return None if row is None else (Role(row[0]), row[1], row[2])
+
+
+def visible_projects_sql(role: Role) -> str:
+    """A SQL condition on ``{alias}.project_id`` limiting rows to the projects the caller
+    sees; format it with the alias and pass the caller's id as the parameter."""
+    if role in SEES_ALL_PROJECTS:
+        return "(TRUE OR %s IS NULL)"
+    return ("EXISTS (SELECT 1 FROM project.project_members pm "
+            "WHERE pm.project_id = {alias}.project_id AND pm.user_id = %s)")

@@ -12,30 +12,38 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from psycopg import Cursor
+from psycopg import Connection, Cursor
 
 from domain.timelog import TimeLog
 from projections.base import ReadModel, handles
+from projections.paging import Order
+from projections.table import Table
+
+
+TIME_LOGS = Table("workforce", "time_logs", {
+    "id": "uuid PRIMARY KEY",
+    "organization_id": "uuid NOT NULL",
+    "project_id": "uuid NOT NULL",
+    "task_id": "uuid NOT NULL",
+    "person_id": "uuid NOT NULL",
+    "work_date": "date NOT NULL",
+    "hours": "numeric(5,2) NOT NULL",
+    "description": "text",
+    "created_at": "timestamptz NOT NULL",
+    "updated_at": "timestamptz NOT NULL",
+    "deleted_at": "timestamptz",
+    "version": "bigint NOT NULL",
+}, hidden=("deleted_at",))
+
+# A person's logs, newest date first.
+BY_DATE = Order((("work_date", "date"), ("id", "uuid")), descending=True)
 
 
 class TimeLogsReadModel(ReadModel):
     name = "timelogs"
     schema = "workforce"
     ddl = (
-        """CREATE TABLE time_logs (
-            id uuid PRIMARY KEY,
-            organization_id uuid NOT NULL,
-            project_id uuid NOT NULL,
-            task_id uuid NOT NULL,
-            person_id uuid NOT NULL,
-            work_date date NOT NULL,
-            hours numeric(5,2) NOT NULL,
-            description text,
-            created_at timestamptz NOT NULL,
-            updated_at timestamptz NOT NULL,
-            deleted_at timestamptz,
-            version bigint NOT NULL
-        )""",
+        TIME_LOGS.ddl,
         "CREATE INDEX time_logs_person_date "
         "ON time_logs (person_id, work_date)",
         "CREATE INDEX time_logs_project_date "
@@ -157,3 +165,55 @@ def _days(first: tuple[date, Decimal],
     same date when there is only one)."""
     second = second or (first[0], Decimal(0))
     return {"day_1": first[0], "hours_1": first[1], "day_2": second[0], "hours_2": second[1]}
+
+
+# --- queries ----------------------------------------------------------------
+
+
+def time_log(conn: Connection[Any], organization_id: Any, time_log_id: Any) -> \
+        dict[str, Any] | None:
+    """One live time log of the organization."""
+    return TIME_LOGS.one(conn, "id = %s AND organization_id = %s AND deleted_at IS NULL",
+                         (time_log_id, organization_id))
+
+
+def person_logs(conn: Connection[Any], organization_id: Any, person_id: Any, *,
+                date_from: date | None, date_to: date | None, project_id: Any,
+                cursor: str | None, limit: int) -> dict[str, Any]:
+    """A page of one person's live logs in the organization, newest date first."""
+    where = ["organization_id = %s", "person_id = %s", "deleted_at IS NULL"]
+    params: list[Any] = [organization_id, person_id]
+    for condition, value in (("work_date >= %s", date_from), ("work_date <= %s", date_to),
+                             ("project_id = %s", project_id)):
+        if value is not None:
+            where.append(condition)
+            params.append(value)
+    return TIME_LOGS.page(conn, where, params, BY_DATE, cursor, limit)
+
+
+def project_totals(conn: Connection[Any], project_id: Any) -> dict[str, Any]:
+    """The hours logged on a project, in total and per task (most hours first)."""
+    total = conn.execute(
+        "SELECT hours FROM workforce.project_time_totals WHERE project_id = %s", (project_id,),
+    ).fetchone()
+    tasks = conn.execute(
+        "SELECT task_id, hours FROM workforce.task_time_totals WHERE project_id = %s "
+        "ORDER BY hours DESC, task_id", (project_id,),
+    ).fetchall()
+    return {"project_id": project_id, "hours": total[0] if total else Decimal("0.00"),
+            "tasks": [{"task_id": t[0], "hours": t[1]} for t in tasks]}
+
+
+def person_days(conn: Connection[Any], organization_id: Any, person_id: Any,
+                date_from: date, date_to: date) -> dict[str, Any]:
+    """Hours per day one person logged in the organization, ``date_from`` to ``date_to``
+    inclusive (days without hours are left out)."""
+    rows = conn.execute(
+        "SELECT work_date, hours FROM workforce.person_day_totals "
+        "WHERE person_id = %s AND organization_id = %s AND work_date BETWEEN %s AND %s "
+        "AND hours <> 0 ORDER BY work_date",
+        (person_id, organization_id, date_from, date_to),
+    ).fetchall()
+    return {"user_id": person_id, "from": date_from, "to": date_to,
+            "hours": sum((r[1] for r in rows), Decimal("0.00")),
+            "days": [{"work_date": r[0], "hours": r[1]} for r in rows]}

@@ -21,7 +21,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
@@ -31,7 +31,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
 from eventsourcing.utils import EnvType
 
-from domain.base import DomainError, NotFound
+from domain.base import CommandContext, DomainError, NotFound
 from domain.channel import Channel
 from domain.organization import Organization
 from domain.project import Project
@@ -86,6 +86,24 @@ class CommandResult:
     id: UUID
     version: int
     position: int | None
+
+
+@dataclass(frozen=True)
+class Command:
+    """One command as a caller issued it: the application it runs in, who issued it and
+    from where (the context stored on every event), and its conditions (If-Match,
+    Idempotency-Key). Command handlers take it first and end with ``command.execute``."""
+
+    app: Vistone
+    ctx: CommandContext
+    if_match: int | None = None
+    idempotency: IdempotencyKey | None = None
+
+    def in_organization(self, organization_id: UUID) -> Command:
+        return replace(self, ctx=self.ctx.in_organization(organization_id))
+
+    def execute(self, decide: Callable[[UnitOfWork], Aggregate]) -> CommandResult:
+        return self.app.execute(decide, if_match=self.if_match, idempotency=self.idempotency)
 
 
 class AggregateLocks:

@@ -10,7 +10,7 @@ from psycopg import Connection
 from pydantic import Field
 from starlette.responses import Response
 
-from api.access import not_found, organization_role, visible_projects_sql
+from api.access import not_found, organization_role
 from api.deps import (
     CREATES,
     MAX_CURSOR_LENGTH,
@@ -33,6 +33,7 @@ from api.values import ExactJSONRoute, Uuid
 from domain.channel import DirectChannelExists, parse_kind
 from domain.message import MAX_ATTACHMENTS, MAX_CONTENT_LENGTH
 from domain.roles import Role
+from projections.projects import visible_projects_sql
 from vistone.commands import channels as commands
 
 router = APIRouter(prefix="/v1/organizations/{organization_id}", tags=["channels"],

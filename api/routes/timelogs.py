@@ -2,54 +2,50 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request
-from pydantic import Field
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
 
 from api.access import not_found, organization_role, project_role
+from api.contract import CommandAnswer, Page
 from api.deps import (
     CREATES,
     MAX_CURSOR_LENGTH,
-    Caller,
+    Command,
     JSONResponse,
+    Reader,
     Strict,
-    as_date,
-    as_uuid,
     command_response,
-    context_of,
-    idempotency_of,
-    if_match_of,
-    page,
-    parse_cursor,
-    read_consistency,
-    runtime_of,
+    reading,
 )
 from api.problems import ApiProblem
-from api.values import Amount, Day, ExactJSONRoute, Uuid
-from domain.roles import SEES_ALL_PROJECTS
+from api.values import Day, ExactJSONRoute, Hours, Uuid
+from domain.roles import SEES_ALL_PROJECTS, Role
+from domain.timelog import MAX_DESCRIPTION
+from projections import timelogs as time_logs
+from projections.organizations import member_role
 from vistone.commands import timelogs as commands
 
 router = APIRouter(prefix="/v1/organizations/{organization_id}", tags=["time"],
                    route_class=ExactJSONRoute)
 
-READ_MODELS = ["organizations", "projects", "timelogs"]
+Reads = Annotated[Reader, reading("organizations", "projects", "timelogs")]
 MAX_DAYS_PER_QUERY = 366
-# Exact as sent; the domain names the real rule (0 < hours <= 24, 2 decimal places).
-Hours = Amount
-
-LOG_COLUMNS = ("id", "organization_id", "project_id", "task_id", "person_id", "work_date",
-               "hours", "description", "created_at", "updated_at", "version")
 
 
 class LogTime(Strict):
     task_id: Uuid
     work_date: Day
     hours: Hours
-    description: str | None = Field(default=None, max_length=2000)
+    description: str | None = Field(default=None, max_length=MAX_DESCRIPTION)
+
+    model_config = {"json_schema_extra": {"examples": [
+        {"task_id": "0b8f8a52-3c1e-4d57-9a53-2f7d3c1f4e10", "work_date": "2026-11-20",
+         "hours": "7.50", "description": "Wireframes for the landing page"}]}}
 
 
 class EditTimeLog(Strict):
@@ -58,144 +54,133 @@ class EditTimeLog(Strict):
 
     work_date: Day = Field(Strict.ABSENT)
     hours: Hours = Field(Strict.ABSENT)
-    description: str | None = Field(default=None, max_length=2000)
+    description: str | None = Field(default=None, max_length=MAX_DESCRIPTION)
+
+    model_config = {"json_schema_extra": {"examples": [{"hours": "6.25"}]}}
 
 
-def invalid(field: str, detail: str) -> ApiProblem:
-    return ApiProblem(422, "invalid-value", "Invalid request", f"{field}: {detail}",
-                      field=field)
+class TimeLogView(BaseModel):
+    id: UUID
+    organization_id: UUID
+    project_id: UUID
+    task_id: UUID
+    person_id: UUID
+    work_date: date
+    hours: Decimal = Field(description='exact, as a string such as "7.50"')
+    description: str | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
 
 
-def log_json(row: tuple[Any, ...]) -> dict[str, Any]:
-    item = dict(zip(LOG_COLUMNS, row, strict=True))
-    item["hours"] = str(item["hours"])  # a string keeps "7.50" exact
-    return item
+class TaskHours(BaseModel):
+    task_id: UUID
+    hours: Decimal
 
 
-@router.post("/time-logs", status_code=201, dependencies=CREATES)
-def log_time(organization_id: UUID, body: LogTime, request: Request,
-             caller: Caller) -> JSONResponse:
-    result = commands.log_time(
-        runtime_of(request).app, context_of(request, caller), organization_id,
-        task_id=body.task_id, work_date=body.work_date, hours=body.hours,
-        description=body.description, if_match=if_match_of(request),
-        idempotency=idempotency_of(request, caller),
-    )
+class ProjectTimeTotals(BaseModel):
+    project_id: UUID
+    hours: Decimal
+    tasks: list[TaskHours] = Field(description="hours per task, most first")
+
+
+class DayHours(BaseModel):
+    work_date: date
+    hours: Decimal
+
+
+class PersonDayTotals(BaseModel):
+    user_id: UUID
+    from_: date = Field(alias="from")
+    to: date
+    hours: Decimal
+    days: list[DayHours] = Field(description="the days with hours logged, in date order")
+
+
+@router.post("/time-logs", status_code=201, dependencies=CREATES,
+             response_model=CommandAnswer)
+def log_time(organization_id: UUID, body: LogTime, command: Command) -> JSONResponse:
+    """Log the caller's hours on a task (at most 24 hours per person and day)."""
+    result = commands.log_time(command, organization_id, task_id=body.task_id,
+                               work_date=body.work_date, hours=body.hours,
+                               description=body.description)
     return command_response(result, 201)
 
 
-@router.patch("/time-logs/{time_log_id}")
+@router.patch("/time-logs/{time_log_id}", response_model=CommandAnswer)
 def edit_time_log(organization_id: UUID, time_log_id: UUID, body: EditTimeLog,
-                  request: Request, caller: Caller) -> JSONResponse:
-    result = commands.edit_time_log(
-        runtime_of(request).app, context_of(request, caller), organization_id, time_log_id,
-        changes=body.changes(), if_match=if_match_of(request),
-        idempotency=idempotency_of(request, caller),
-    )
+                  command: Command) -> JSONResponse:
+    result = commands.edit_time_log(command, organization_id, time_log_id,
+                                    changes=body.changes())
     return command_response(result)
 
 
-@router.delete("/time-logs/{time_log_id}")
-def delete_time_log(organization_id: UUID, time_log_id: UUID, request: Request,
-                    caller: Caller) -> JSONResponse:
-    result = commands.delete_time_log(
-        runtime_of(request).app, context_of(request, caller), organization_id, time_log_id,
-        if_match=if_match_of(request), idempotency=idempotency_of(request, caller),
-    )
-    return command_response(result)
+@router.delete("/time-logs/{time_log_id}", response_model=CommandAnswer)
+def delete_time_log(organization_id: UUID, time_log_id: UUID,
+                    command: Command) -> JSONResponse:
+    return command_response(commands.delete_time_log(command, organization_id, time_log_id))
 
 
-@router.get("/time-logs")
+@router.get("/time-logs", response_model=Page[TimeLogView])
 def list_time_logs(
-    organization_id: UUID, request: Request, caller: Caller,
+    organization_id: UUID, reader: Reads,
     user_id: UUID | None = None,
-    date_from: Day | None = Query(default=None, alias="from"),
-    date_to: Day | None = Query(default=None, alias="to"),
+    date_from: Annotated[Day | None, Query(alias="from")] = None,
+    date_to: Annotated[Day | None, Query(alias="to")] = None,
     project_id: UUID | None = None,
     limit: int = Query(default=50, ge=1, le=200),
     cursor: str | None = Query(default=None, max_length=MAX_CURSOR_LENGTH),
 ) -> JSONResponse:
     """One person's logs (the caller's unless ``user_id`` says otherwise; only
     Organizers and Managers may look at someone else's), newest date first."""
-    headers = read_consistency(request, READ_MODELS)
-    after = parse_cursor(cursor, as_date, as_uuid)
-    person = user_id or caller
+    person = user_id or reader.caller
     _check_range(date_from, date_to, max_days=None)
-    with runtime_of(request).pool.connection() as conn:
-        role = organization_role(conn, organization_id, caller)
-        _may_see_person(role, caller, person)
-        if project_id is not None:
-            project_role(conn, organization_id, project_id, caller)
-        rows = conn.execute(
-            f"SELECT {', '.join(LOG_COLUMNS)} FROM workforce.time_logs "
-            "WHERE organization_id = %(org)s AND person_id = %(person)s "
-            "AND deleted_at IS NULL "
-            "AND (%(from)s::date IS NULL OR work_date >= %(from)s) "
-            "AND (%(to)s::date IS NULL OR work_date <= %(to)s) "
-            "AND (%(project)s::uuid IS NULL OR project_id = %(project)s) "
-            "AND (%(after_date)s::date IS NULL "
-            "     OR (work_date, id) < (%(after_date)s, %(after_id)s)) "
-            "ORDER BY work_date DESC, id DESC LIMIT %(limit)s",
-            {"org": organization_id, "person": person, "from": date_from, "to": date_to,
-             "project": project_id, "after_date": after[0] if after else None,
-             "after_id": after[1] if after else None, "limit": limit + 1},
-        ).fetchall()
-    items = [log_json(r) for r in rows]
-    return page(items, limit, lambda i: [i["work_date"].isoformat(), str(i["id"])], headers)
+    role = organization_role(reader.conn, organization_id, reader.caller)
+    _may_see_person(role, reader.caller, person)
+    if project_id is not None:
+        project_role(reader.conn, organization_id, project_id, reader.caller)
+    return reader.answer(time_logs.person_logs(
+        reader.conn, organization_id, person, date_from=date_from, date_to=date_to,
+        project_id=project_id, cursor=cursor, limit=limit))
 
 
-@router.get("/time-totals/projects/{project_id}")
-def project_time_totals(organization_id: UUID, project_id: UUID, request: Request,
-                        caller: Caller) -> JSONResponse:
-    headers = read_consistency(request, READ_MODELS)
-    with runtime_of(request).pool.connection() as conn:
-        project_role(conn, organization_id, project_id, caller)
-        total = conn.execute(
-            "SELECT hours FROM workforce.project_time_totals WHERE project_id = %s",
-            (project_id,),
-        ).fetchone()
-        tasks = conn.execute(
-            "SELECT task_id, hours FROM workforce.task_time_totals WHERE project_id = %s "
-            "ORDER BY hours DESC, task_id", (project_id,),
-        ).fetchall()
-    body = {"project_id": project_id,
-            "hours": str(total[0] if total else Decimal("0.00")),
-            "tasks": [{"task_id": t[0], "hours": str(t[1])} for t in tasks]}
-    return JSONResponse(body, headers=headers)
+@router.get("/time-logs/{time_log_id}", response_model=TimeLogView)
+def get_time_log(organization_id: UUID, time_log_id: UUID, reader: Reads) -> JSONResponse:
+    """One time log: its author's, or anyone's for Organizers and Managers."""
+    role = organization_role(reader.conn, organization_id, reader.caller)
+    found = time_logs.time_log(reader.conn, organization_id, time_log_id)
+    if found is None or (found["person_id"] != reader.caller
+                         and role not in SEES_ALL_PROJECTS):
+        raise not_found("time log", time_log_id)
+    return reader.answer(found, ETag=f'"{found["version"]}"')
 
 
-@router.get("/time-totals/people/{user_id}")
+@router.get("/time-totals/projects/{project_id}", response_model=ProjectTimeTotals)
+def project_time_totals(organization_id: UUID, project_id: UUID,
+                        reader: Reads) -> JSONResponse:
+    project_role(reader.conn, organization_id, project_id, reader.caller)
+    return reader.answer(time_logs.project_totals(reader.conn, project_id))
+
+
+@router.get("/time-totals/people/{user_id}", response_model=PersonDayTotals)
 def person_day_totals(
-    organization_id: UUID, user_id: UUID, request: Request, caller: Caller,
+    organization_id: UUID, user_id: UUID, reader: Reads,
     # Annotated: with a plain `= Query(...)` default, FastAPI drops Day's own validator.
     date_from: Annotated[Day, Query(alias="from")],
     date_to: Annotated[Day, Query(alias="to")],
 ) -> JSONResponse:
     """Hours per day logged in this organization by one person, from ``from`` to ``to``
     inclusive (at most 366 days)."""
-    headers = read_consistency(request, READ_MODELS)
     _check_range(date_from, date_to, max_days=MAX_DAYS_PER_QUERY)
-    with runtime_of(request).pool.connection() as conn:
-        role = organization_role(conn, organization_id, caller)
-        _may_see_person(role, caller, user_id)
-        if user_id != caller and conn.execute(
-            "SELECT 1 FROM auth.organization_members WHERE organization_id = %s "
-            "AND user_id = %s", (organization_id, user_id),
-        ).fetchone() is None:
-            raise not_found("member", user_id)
-        rows = conn.execute(
-            "SELECT work_date, hours FROM workforce.person_day_totals "
-            "WHERE person_id = %s AND organization_id = %s AND work_date BETWEEN %s AND %s "
-            "AND hours <> 0 ORDER BY work_date",
-            (user_id, organization_id, date_from, date_to),
-        ).fetchall()
-    days = [{"work_date": r[0], "hours": str(r[1])} for r in rows]
-    body = {"user_id": user_id, "from": date_from, "to": date_to,
-            "hours": str(sum((r[1] for r in rows), Decimal("0.00"))), "days": days}
-    return JSONResponse(body, headers=headers)
+    role = organization_role(reader.conn, organization_id, reader.caller)
+    _may_see_person(role, reader.caller, user_id)
+    if user_id != reader.caller and member_role(reader.conn, organization_id, user_id) is None:
+        raise not_found("member", user_id)
+    return reader.answer(time_logs.person_days(reader.conn, organization_id, user_id,
+                                               date_from, date_to))
 
 
-def _may_see_person(role: Any, caller: UUID, person: UUID) -> None:
+def _may_see_person(role: Role, caller: UUID, person: UUID) -> None:
     if person != caller and role not in SEES_ALL_PROJECTS:
         raise ApiProblem(403, "forbidden", "Forbidden",
                          "only Organizers and Managers may see other people's time")
@@ -205,6 +190,8 @@ def _check_range(date_from: date | None, date_to: date | None, *,
                  max_days: int | None) -> None:
     if date_from is not None and date_to is not None:
         if date_to < date_from:
-            raise invalid("to", "must not be before from")
+            raise ApiProblem(422, "invalid-value", "Invalid request",
+                             "to: must not be before from", field="to")
         if max_days is not None and (date_to - date_from).days + 1 > max_days:
-            raise invalid("to", f"the range may span at most {max_days} days")
+            raise ApiProblem(422, "invalid-value", "Invalid request",
+                             f"to: the range may span at most {max_days} days", field="to")

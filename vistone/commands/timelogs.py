@@ -16,9 +16,8 @@ from domain.person_day import PersonDay, person_day_id
 from domain.roles import Permission
 from domain.task import Task
 from domain.timelog import TimeLog, validate_description, validate_hours, validate_work_date
-from vistone.app import CommandResult, UnitOfWork, Vistone
+from vistone.app import Command, CommandResult, UnitOfWork
 from vistone.commands.access import authorize, project_access, require_actor
-from vistone.recorder import IdempotencyKey
 
 
 def ledger(uow: UnitOfWork, ctx: CommandContext, person_id: UUID, work_date: date) -> PersonDay:
@@ -28,12 +27,12 @@ def ledger(uow: UnitOfWork, ctx: CommandContext, person_id: UUID, work_date: dat
 
 
 def log_time(
-    app: Vistone, ctx: CommandContext, organization_id: UUID, *, task_id: UUID,
-    work_date: date, hours: Decimal, description: str | None = None,
-    if_match: int | None = None, idempotency: IdempotencyKey | None = None,
+    command: Command, organization_id: UUID, *, task_id: UUID, work_date: date,
+    hours: Decimal, description: str | None = None,
 ) -> CommandResult:
+    command = command.in_organization(organization_id)
+    ctx = command.ctx
     actor = require_actor(ctx)
-    ctx = ctx.in_organization(organization_id)
     work_date = validate_work_date(work_date)
     hours = validate_hours(hours)
     description = validate_description(description)
@@ -54,7 +53,7 @@ def log_time(
         ledger(uow, ctx, actor, work_date).reserve(log.id, hours, ctx.meta)
         return log
 
-    return app.execute(decide, if_match=if_match, idempotency=idempotency)
+    return command.execute(decide)
 
 
 def _own_log(uow: UnitOfWork, ctx: CommandContext, organization_id: UUID,
@@ -74,15 +73,14 @@ def _require_project_writable(uow: UnitOfWork, ctx: CommandContext, log: TimeLog
 
 
 def edit_time_log(
-    app: Vistone, ctx: CommandContext, organization_id: UUID, time_log_id: UUID, *,
-    changes: dict[str, Any], if_match: int | None = None,
-    idempotency: IdempotencyKey | None = None,
+    command: Command, organization_id: UUID, time_log_id: UUID, *, changes: dict[str, Any],
 ) -> CommandResult:
     """Change hours, work_date and/or description (only the keys present in ``changes``).
     Moving a log to another date releases it from one ledger and reserves it on the
     other in the same append."""
+    command = command.in_organization(organization_id)
+    ctx = command.ctx
     actor = require_actor(ctx)
-    ctx = ctx.in_organization(organization_id)
 
     def decide(uow: UnitOfWork) -> TimeLog:
         log = _own_log(uow, ctx, organization_id, time_log_id)
@@ -98,15 +96,13 @@ def edit_time_log(
             ledger(uow, ctx, log.person_id, log.work_date).change(log.id, log.hours, ctx.meta)
         return log
 
-    return app.execute(decide, if_match=if_match, idempotency=idempotency)
+    return command.execute(decide)
 
 
-def delete_time_log(
-    app: Vistone, ctx: CommandContext, organization_id: UUID, time_log_id: UUID, *,
-    if_match: int | None = None, idempotency: IdempotencyKey | None = None,
-) -> CommandResult:
+def delete_time_log(command: Command, organization_id: UUID, time_log_id: UUID) -> CommandResult:
+    command = command.in_organization(organization_id)
+    ctx = command.ctx
     actor = require_actor(ctx)
-    ctx = ctx.in_organization(organization_id)
 
     def decide(uow: UnitOfWork) -> TimeLog:
         log = _own_log(uow, ctx, organization_id, time_log_id)
@@ -115,4 +111,4 @@ def delete_time_log(
         ledger(uow, ctx, log.person_id, log.work_date).release(log.id, ctx.meta)
         return log
 
-    return app.execute(decide, if_match=if_match, idempotency=idempotency)
+    return command.execute(decide)

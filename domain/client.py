@@ -136,7 +136,8 @@ def validate_email_address(email: Any) -> str | None:
     if not stripped:
         raise InvalidValue("email must not be empty (send null to remove it)", field="email")
     try:
-        return validate_email(stripped, check_deliverability=False).normalized
+        # strict: also the RFC 5321 limit of 64 characters before the @.
+        return validate_email(stripped, check_deliverability=False, strict=True).normalized
     except EmailNotValidError as error:
         raise InvalidValue(f"email is not a valid address: {error}", field="email") from None
 

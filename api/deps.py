@@ -146,6 +146,12 @@ def command_of(request: Request, caller: Caller) -> VistoneCommand:
                           if_match_of(request), idempotency_of(request, caller))
 
 
+def anonymous_command(request: Request) -> VistoneCommand:
+    """A command issued without a token (registration)."""
+    return VistoneCommand(runtime_of(request).app, context_of(request, None),
+                          if_match_of(request), idempotency_of(request, None))
+
+
 # A route's command, for its signature: `def rename(..., command: Command)`.
 Command = Annotated[VistoneCommand, Depends(command_of)]
 

@@ -161,3 +161,23 @@ Money = amount(Decimal(0), Decimal("999999999999999.99"), 2,
                r"(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,2})?",
                "an amount from 0 to 999999999999999.99 with at most 2 decimal places, "
                "such as 1250 or \"1250.00\"")
+
+
+# Text as the domain takes it (domain/base.py): no NUL; the schema says so, so clients and
+# contract tests know it. Lone surrogates are refused by the domain (JSON Schema cannot
+# name them).
+NO_NUL = r"^[^\x00]*$"
+# ... and with at least one character that is not white space (the domain strips text).
+NOT_BLANK = r"^[^\x00]*[^\x00\s][^\x00]*$"
+
+
+def text(max_length: int, description: str | None = None) -> Any:
+    """A required text field: not blank, at most ``max_length`` characters."""
+    return Annotated[str, Field(min_length=1, max_length=max_length, pattern=NOT_BLANK,
+                                description=description)]
+
+
+def optional_text(max_length: int, description: str | None = None) -> Any:
+    """A text field that may be empty: at most ``max_length`` characters."""
+    return Annotated[str, Field(max_length=max_length, pattern=NO_NUL,
+                                description=description)]

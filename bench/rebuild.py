@@ -72,7 +72,7 @@ from projections.base import ReadModel  # noqa: E402
 from projections.registry import all_read_models  # noqa: E402
 from projections.runner import catch_up  # noqa: E402
 from projections.versions import read_generations, request_rebuild  # noqa: E402
-from vistone.app import Vistone  # noqa: E402
+from vistone.app import Command, Vistone  # noqa: E402
 from vistone.commands import (  # noqa: E402
     channels,
     organizations,
@@ -136,8 +136,9 @@ class Filler:
         app, rng, today = self.app, random.Random(self.seed * 100_003 + n), self.today
         done = Counter[str]()
 
-        def run(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-            result = func(app, *args, **kwargs)
+        def run(func: Callable[..., Any], ctx: CommandContext, *args: Any,
+                **kwargs: Any) -> Any:
+            result = func(Command(app, ctx), *args, **kwargs)
             done[func.__name__] += 1
             return result
 

@@ -19,7 +19,6 @@ from projections.base import ReadModel, handles
 from projections.paging import Order
 from projections.table import Table
 
-
 TIME_LOGS = Table("workforce", "time_logs", {
     "id": "uuid PRIMARY KEY",
     "organization_id": "uuid NOT NULL",

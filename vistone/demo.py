@@ -11,7 +11,7 @@ from domain.channel import ChannelKind
 from domain.project import ProjectRole, ProjectStatus
 from domain.roles import Role
 from domain.task import TaskPriority, TaskStatus
-from vistone.app import Vistone
+from vistone.app import Command, Vistone
 from vistone.commands import channels, organizations, projects, tasks, timelogs, users
 
 DEMO_EMAIL = "demo@vistone.example"
@@ -24,50 +24,50 @@ def load_demo(app: Vistone, *, only_if_empty: bool) -> tuple[str, str] | None:
         return None
     system = CommandContext(actor_id=None, correlation_id="demo", causation_id="demo")
     try:
-        owner = users.register_user(app, system, email=DEMO_EMAIL, name="Dana Demo",
+        owner = users.register_user(Command(app, system), email=DEMO_EMAIL, name="Dana Demo",
                                     password=DEMO_PASSWORD).id
     except AlreadyExists:
         return None
     people = {
-        name: users.register_user(app, system, email=f"{name.lower()}@vistone.example",
+        name: users.register_user(Command(app, system), email=f"{name.lower()}@vistone.example",
                                   name=name, password=DEMO_PASSWORD).id
         for name in ("Maya", "Chris", "Clara")
     }
     ctx = CommandContext(actor_id=owner, correlation_id="demo", causation_id="demo")
-    org = organizations.create_organization(app, ctx, name="Demo Agency", slug="demo-agency").id
+    org = organizations.create_organization(Command(app, ctx), name="Demo Agency", slug="demo-agency").id
     for name, role in (("Maya", Role.MANAGER), ("Chris", Role.CONTRIBUTOR),
                        ("Clara", Role.CLIENT)):
-        organizations.add_member(app, ctx, org, user_id=people[name], role=role)
+        organizations.add_member(Command(app, ctx), org, user_id=people[name], role=role)
 
     today = date.today()
     project = projects.create_project(
-        app, ctx, org, name="Website relaunch", description="New site for Northwind Coffee",
+        Command(app, ctx), org, name="Website relaunch", description="New site for Northwind Coffee",
         start_date=today - timedelta(days=14), end_date=today + timedelta(days=60),
         budget=Decimal("48000")).id
-    projects.change_project_status(app, ctx, org, project, status=ProjectStatus.ACTIVE)
+    projects.change_project_status(Command(app, ctx), org, project, status=ProjectStatus.ACTIVE)
     for name, project_role in (("Maya", ProjectRole.LEAD), ("Chris", ProjectRole.MEMBER),
                                ("Clara", ProjectRole.VIEWER)):
-        projects.add_project_member(app, ctx, org, project, user_id=people[name],
+        projects.add_project_member(Command(app, ctx), org, project, user_id=people[name],
                                     role=project_role)
 
-    design = tasks.create_task(app, ctx, org, project, title="Design the home page",
+    design = tasks.create_task(Command(app, ctx), org, project, title="Design the home page",
                                priority=TaskPriority.HIGH, due_date=today + timedelta(days=7),
                                assignee_id=people["Chris"]).id
-    build = tasks.create_task(app, ctx, org, project, title="Build the home page",
+    build = tasks.create_task(Command(app, ctx), org, project, title="Build the home page",
                               due_date=today + timedelta(days=21),
                               assignee_id=people["Chris"]).id
-    tasks.add_dependency(app, ctx, org, build, depends_on_id=design)
+    tasks.add_dependency(Command(app, ctx), org, build, depends_on_id=design)
     for item in ("Moodboard", "Wireframe", "Client review"):
-        tasks.add_checklist_item(app, ctx, org, design, text=item)
-    tasks.change_task_status(app, ctx, org, design, status=TaskStatus.IN_PROGRESS)
+        tasks.add_checklist_item(Command(app, ctx), org, design, text=item)
+    tasks.change_task_status(Command(app, ctx), org, design, status=TaskStatus.IN_PROGRESS)
 
-    channel = channels.create_channel(app, ctx, org, kind=ChannelKind.PROJECT,
+    channel = channels.create_channel(Command(app, ctx), org, kind=ChannelKind.PROJECT,
                                       name="website-relaunch", project_id=project).id
-    channels.add_channel_member(app, ctx, org, channel, user_id=people["Chris"])
-    channels.post_message(app, ctx, org, channel, mentions=[people["Chris"]],
+    channels.add_channel_member(Command(app, ctx), org, channel, user_id=people["Chris"])
+    channels.post_message(Command(app, ctx), org, channel, mentions=[people["Chris"]],
                           content="Kick-off is done: Chris, the home page design is yours.")
 
     chris = CommandContext(actor_id=people["Chris"], correlation_id="demo", causation_id="demo")
-    timelogs.log_time(app, chris, org, task_id=design, work_date=today - timedelta(days=1),
+    timelogs.log_time(Command(app, chris), org, task_id=design, work_date=today - timedelta(days=1),
                       hours=Decimal("6.5"), description="Moodboard and first wireframe")
     return DEMO_EMAIL, DEMO_PASSWORD

@@ -10,10 +10,9 @@ from api.deps import (
     Caller,
     JSONResponse,
     Strict,
+    anonymous_command,
+    command_of,
     command_response,
-    context_of,
-    idempotency_of,
-    if_match_of,
     read_consistency,
     runtime_of,
     tokens_of,
@@ -48,9 +47,8 @@ class ProfileBody(Strict):
 
 @router.post("/auth/register", status_code=201, dependencies=CREATES)
 def register(body: RegisterBody, request: Request) -> JSONResponse:
-    result = users.register_user(
-        runtime_of(request).app, context_of(request, None), email=body.email, name=body.name,
-        password=body.password, phone=body.phone, idempotency=idempotency_of(request, None),
+    result = users.register_user(anonymous_command(request), email=body.email, name=body.name,
+        password=body.password, phone=body.phone,
     )
     return command_response(result, 201)
 
@@ -92,9 +90,7 @@ def me(request: Request, caller: Caller) -> JSONResponse:
 
 @router.patch("/me")
 def update_me(body: ProfileBody, request: Request, caller: Caller) -> JSONResponse:
-    result = users.update_profile(
-        runtime_of(request).app, context_of(request, caller), caller,
-        changes=body.changes(), if_match=if_match_of(request),
-        idempotency=idempotency_of(request, caller),
+    result = users.update_profile(command_of(request, caller), caller,
+        changes=body.changes(),
     )
     return command_response(result)

@@ -19,10 +19,8 @@ from api.deps import (
     Strict,
     as_datetime,
     as_uuid,
+    command_of,
     command_response,
-    context_of,
-    idempotency_of,
-    if_match_of,
     page,
     parse_cursor,
     read_consistency,
@@ -79,11 +77,9 @@ class EditMessage(Strict):
 def create_channel(organization_id: UUID, body: CreateChannel, request: Request,
                    caller: Caller) -> Response:
     try:
-        result = commands.create_channel(
-            runtime_of(request).app, context_of(request, caller), organization_id,
+        result = commands.create_channel(command_of(request, caller), organization_id,
             kind=parse_kind(body.kind), name=body.name, project_id=body.project_id,
             team_id=body.team_id, user_id=body.user_id,
-            idempotency=idempotency_of(request, caller),
         )
     except DirectChannelExists as e:
         return problem(409, e.code, type(e).__name__, e.message, field=e.field,
@@ -95,9 +91,8 @@ def create_channel(organization_id: UUID, body: CreateChannel, request: Request,
 def add_channel_member(organization_id: UUID, channel_id: UUID, request: Request,
                        caller: Caller, body: AddChannelMember | None = None) -> JSONResponse:
     user_id = body.user_id if body is not None and body.user_id is not None else caller
-    result = commands.add_channel_member(
-        runtime_of(request).app, context_of(request, caller), organization_id, channel_id,
-        user_id, if_match=if_match_of(request), idempotency=idempotency_of(request, caller),
+    result = commands.add_channel_member(command_of(request, caller), organization_id, channel_id,
+        user_id,
     )
     return command_response(result, 201)
 
@@ -105,9 +100,8 @@ def add_channel_member(organization_id: UUID, channel_id: UUID, request: Request
 @router.delete("/channels/{channel_id}/members/{user_id}")
 def remove_channel_member(organization_id: UUID, channel_id: UUID, user_id: UUID,
                           request: Request, caller: Caller) -> JSONResponse:
-    result = commands.remove_channel_member(
-        runtime_of(request).app, context_of(request, caller), organization_id, channel_id,
-        user_id, if_match=if_match_of(request), idempotency=idempotency_of(request, caller),
+    result = commands.remove_channel_member(command_of(request, caller), organization_id, channel_id,
+        user_id,
     )
     return command_response(result)
 
@@ -115,11 +109,9 @@ def remove_channel_member(organization_id: UUID, channel_id: UUID, user_id: UUID
 @router.post("/channels/{channel_id}/messages", status_code=201, dependencies=CREATES)
 def post_message(organization_id: UUID, channel_id: UUID, body: PostMessage,
                  request: Request, caller: Caller) -> JSONResponse:
-    result = commands.post_message(
-        runtime_of(request).app, context_of(request, caller), organization_id, channel_id,
+    result = commands.post_message(command_of(request, caller), organization_id, channel_id,
         content=body.content, mentions=body.mentions,
         attachments=[a.model_dump() for a in body.attachments],
-        idempotency=idempotency_of(request, caller),
     )
     return command_response(result, 201)
 
@@ -127,10 +119,8 @@ def post_message(organization_id: UUID, channel_id: UUID, body: PostMessage,
 @router.patch("/messages/{message_id}")
 def edit_message(organization_id: UUID, message_id: UUID, body: EditMessage,
                  request: Request, caller: Caller) -> JSONResponse:
-    result = commands.edit_message(
-        runtime_of(request).app, context_of(request, caller), organization_id, message_id,
-        content=body.content, if_match=if_match_of(request),
-        idempotency=idempotency_of(request, caller),
+    result = commands.edit_message(command_of(request, caller), organization_id, message_id,
+        content=body.content,
     )
     return command_response(result)
 
@@ -138,9 +128,7 @@ def edit_message(organization_id: UUID, message_id: UUID, body: EditMessage,
 @router.delete("/messages/{message_id}")
 def delete_message(organization_id: UUID, message_id: UUID, request: Request,
                    caller: Caller) -> JSONResponse:
-    result = commands.delete_message(
-        runtime_of(request).app, context_of(request, caller), organization_id, message_id,
-        if_match=if_match_of(request), idempotency=idempotency_of(request, caller),
+    result = commands.delete_message(command_of(request, caller), organization_id, message_id,
     )
     return command_response(result)
 

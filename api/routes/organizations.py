@@ -15,10 +15,8 @@ from api.deps import (
     JSONResponse,
     Strict,
     as_uuid,
+    command_of,
     command_response,
-    context_of,
-    idempotency_of,
-    if_match_of,
     page,
     parse_cursor,
     read_consistency,
@@ -60,9 +58,7 @@ class ChangeRole(Strict):
 
 @router.post("", status_code=201, dependencies=CREATES)
 def create_organization(body: CreateOrganization, request: Request, caller: Caller) -> JSONResponse:
-    result = commands.create_organization(
-        runtime_of(request).app, context_of(request, caller), name=body.name, slug=body.slug,
-        idempotency=idempotency_of(request, caller),
+    result = commands.create_organization(command_of(request, caller), name=body.name, slug=body.slug,
     )
     return command_response(result, 201)
 
@@ -100,19 +96,15 @@ def get_organization(organization_id: UUID, request: Request, caller: Caller) ->
 def update_organization(organization_id: UUID, body: UpdateOrganization, request: Request,
                         caller: Caller) -> JSONResponse:
     changes = body.changes()  # never None: the body's types refuse null
-    result = commands.update_organization(
-        runtime_of(request).app, context_of(request, caller), organization_id,
+    result = commands.update_organization(command_of(request, caller), organization_id,
         name=changes.get("name"), slug=changes.get("slug"), settings=changes.get("settings"),
-        if_match=if_match_of(request), idempotency=idempotency_of(request, caller),
     )
     return command_response(result)
 
 
 @router.delete("/{organization_id}")
 def delete_organization(organization_id: UUID, request: Request, caller: Caller) -> JSONResponse:
-    result = commands.delete_organization(
-        runtime_of(request).app, context_of(request, caller), organization_id,
-        if_match=if_match_of(request), idempotency=idempotency_of(request, caller),
+    result = commands.delete_organization(command_of(request, caller), organization_id,
     )
     return command_response(result)
 
@@ -146,10 +138,8 @@ def list_members(
 @router.post("/{organization_id}/members", status_code=201)
 def add_member(organization_id: UUID, body: AddMember, request: Request,
                caller: Caller) -> JSONResponse:
-    result = commands.add_member(
-        runtime_of(request).app, context_of(request, caller), organization_id,
+    result = commands.add_member(command_of(request, caller), organization_id,
         role=parse_role(body.role), user_id=body.user_id, email=body.email,
-        if_match=if_match_of(request), idempotency=idempotency_of(request, caller),
     )
     return command_response(result, 201)
 
@@ -157,10 +147,8 @@ def add_member(organization_id: UUID, body: AddMember, request: Request,
 @router.patch("/{organization_id}/members/{user_id}")
 def change_member_role(organization_id: UUID, user_id: UUID, body: ChangeRole,
                        request: Request, caller: Caller) -> JSONResponse:
-    result = commands.change_member_role(
-        runtime_of(request).app, context_of(request, caller), organization_id, user_id,
-        role=parse_role(body.role), if_match=if_match_of(request),
-        idempotency=idempotency_of(request, caller),
+    result = commands.change_member_role(command_of(request, caller), organization_id, user_id,
+        role=parse_role(body.role),
     )
     return command_response(result)
 
@@ -168,8 +156,6 @@ def change_member_role(organization_id: UUID, user_id: UUID, body: ChangeRole,
 @router.delete("/{organization_id}/members/{user_id}")
 def remove_member(organization_id: UUID, user_id: UUID, request: Request,
                   caller: Caller) -> JSONResponse:
-    result = commands.remove_member(
-        runtime_of(request).app, context_of(request, caller), organization_id, user_id,
-        if_match=if_match_of(request), idempotency=idempotency_of(request, caller),
+    result = commands.remove_member(command_of(request, caller), organization_id, user_id,
     )
     return command_response(result)

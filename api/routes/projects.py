@@ -17,10 +17,8 @@ from api.deps import (
     JSONResponse,
     Strict,
     as_uuid,
+    command_of,
     command_response,
-    context_of,
-    idempotency_of,
-    if_match_of,
     page,
     parse_cursor,
     read_consistency,
@@ -93,11 +91,9 @@ def project_json(row: tuple[Any, ...]) -> dict[str, Any]:
 @router.post("", status_code=201, dependencies=CREATES)
 def create_project(organization_id: UUID, body: CreateProject, request: Request,
                    caller: Caller) -> JSONResponse:
-    result = commands.create_project(
-        runtime_of(request).app, context_of(request, caller), organization_id,
+    result = commands.create_project(command_of(request, caller), organization_id,
         name=body.name, description=body.description, client_id=body.client_id,
         start_date=body.start_date, end_date=body.end_date, budget=body.budget,
-        idempotency=idempotency_of(request, caller),
     )
     return command_response(result, 201)
 
@@ -164,10 +160,8 @@ def get_project(organization_id: UUID, project_id: UUID, request: Request,
 @router.patch("/{project_id}")
 def update_project(organization_id: UUID, project_id: UUID, body: UpdateProject,
                    request: Request, caller: Caller) -> JSONResponse:
-    result = commands.update_project(
-        runtime_of(request).app, context_of(request, caller), organization_id, project_id,
-        changes=body.changes(), if_match=if_match_of(request),
-        idempotency=idempotency_of(request, caller),
+    result = commands.update_project(command_of(request, caller), organization_id, project_id,
+        changes=body.changes(),
     )
     return command_response(result)
 
@@ -175,10 +169,8 @@ def update_project(organization_id: UUID, project_id: UUID, body: UpdateProject,
 @router.post("/{project_id}/status")
 def change_status(organization_id: UUID, project_id: UUID, body: ChangeStatus,
                   request: Request, caller: Caller) -> JSONResponse:
-    result = commands.change_project_status(
-        runtime_of(request).app, context_of(request, caller), organization_id, project_id,
+    result = commands.change_project_status(command_of(request, caller), organization_id, project_id,
         status=parse_enum(ProjectStatus, body.status, "status"),
-        if_match=if_match_of(request), idempotency=idempotency_of(request, caller),
     )
     return command_response(result)
 
@@ -186,9 +178,7 @@ def change_status(organization_id: UUID, project_id: UUID, body: ChangeStatus,
 @router.post("/{project_id}/archive")
 def archive_project(organization_id: UUID, project_id: UUID, request: Request,
                     caller: Caller) -> JSONResponse:
-    result = commands.archive_project(
-        runtime_of(request).app, context_of(request, caller), organization_id, project_id,
-        if_match=if_match_of(request), idempotency=idempotency_of(request, caller),
+    result = commands.archive_project(command_of(request, caller), organization_id, project_id,
     )
     return command_response(result)
 
@@ -219,10 +209,8 @@ def list_project_members(
 @router.post("/{project_id}/members", status_code=201)
 def add_project_member(organization_id: UUID, project_id: UUID, body: AddProjectMember,
                        request: Request, caller: Caller) -> JSONResponse:
-    result = commands.add_project_member(
-        runtime_of(request).app, context_of(request, caller), organization_id, project_id,
+    result = commands.add_project_member(command_of(request, caller), organization_id, project_id,
         user_id=body.user_id, role=parse_enum(ProjectRole, body.role, "role"),
-        if_match=if_match_of(request), idempotency=idempotency_of(request, caller),
     )
     return command_response(result, 201)
 
@@ -231,10 +219,8 @@ def add_project_member(organization_id: UUID, project_id: UUID, body: AddProject
 def change_project_member_role(organization_id: UUID, project_id: UUID, user_id: UUID,
                                body: ChangeProjectRole, request: Request,
                                caller: Caller) -> JSONResponse:
-    result = commands.change_project_member_role(
-        runtime_of(request).app, context_of(request, caller), organization_id, project_id,
+    result = commands.change_project_member_role(command_of(request, caller), organization_id, project_id,
         user_id, role=parse_enum(ProjectRole, body.role, "role"),
-        if_match=if_match_of(request), idempotency=idempotency_of(request, caller),
     )
     return command_response(result)
 
@@ -242,8 +228,7 @@ def change_project_member_role(organization_id: UUID, project_id: UUID, user_id:
 @router.delete("/{project_id}/members/{user_id}")
 def remove_project_member(organization_id: UUID, project_id: UUID, user_id: UUID,
                           request: Request, caller: Caller) -> JSONResponse:
-    result = commands.remove_project_member(
-        runtime_of(request).app, context_of(request, caller), organization_id, project_id,
-        user_id, if_match=if_match_of(request), idempotency=idempotency_of(request, caller),
+    result = commands.remove_project_member(command_of(request, caller), organization_id, project_id,
+        user_id,
     )
     return command_response(result)

@@ -18,10 +18,9 @@ from api.deps import (
     Strict,
     as_datetime,
     as_uuid,
+    command_of,
     command_response,
     context_of,
-    idempotency_of,
-    if_match_of,
     page,
     parse_cursor,
     read_consistency,
@@ -100,13 +99,12 @@ def _app_and_context(request: Request, caller: UUID) -> tuple[Any, Any]:
 @router.post("/projects/{project_id}/tasks", status_code=201, dependencies=CREATES)
 def create_task(organization_id: UUID, project_id: UUID, body: CreateTask, request: Request,
                 caller: Caller) -> JSONResponse:
-    app, ctx = _app_and_context(request, caller)
+    command = command_of(request, caller)
     priority = (parse_enum(TaskPriority, body.priority, "priority") if body.priority
                 else TaskPriority.MEDIUM)
-    result = commands.create_task(
-        app, ctx, organization_id, project_id, title=body.title, description=body.description,
+    result = commands.create_task(command, organization_id, project_id, title=body.title, description=body.description,
         priority=priority, due_date=body.due_date, parent_id=body.parent_id,
-        assignee_id=body.assignee_id, idempotency=idempotency_of(request, caller),
+        assignee_id=body.assignee_id,
     )
     return command_response(result, 201)
 
@@ -114,13 +112,11 @@ def create_task(organization_id: UUID, project_id: UUID, body: CreateTask, reque
 @router.patch("/tasks/{task_id}")
 def update_task(organization_id: UUID, task_id: UUID, body: UpdateTask, request: Request,
                 caller: Caller) -> JSONResponse:
-    app, ctx = _app_and_context(request, caller)
+    command = command_of(request, caller)
     changes = body.changes()
     if "priority" in changes:
         changes["priority"] = parse_enum(TaskPriority, changes["priority"], "priority")
-    result = commands.update_task(
-        app, ctx, organization_id, task_id, changes=changes,
-        if_match=if_match_of(request), idempotency=idempotency_of(request, caller),
+    result = commands.update_task(command, organization_id, task_id, changes=changes,
     )
     return command_response(result)
 
@@ -128,10 +124,8 @@ def update_task(organization_id: UUID, task_id: UUID, body: UpdateTask, request:
 @router.post("/tasks/{task_id}/assign")
 def assign_task(organization_id: UUID, task_id: UUID, body: AssignTask, request: Request,
                 caller: Caller) -> JSONResponse:
-    app, ctx = _app_and_context(request, caller)
-    result = commands.assign_task(
-        app, ctx, organization_id, task_id, assignee_id=body.assignee_id,
-        if_match=if_match_of(request), idempotency=idempotency_of(request, caller),
+    command = command_of(request, caller)
+    result = commands.assign_task(command, organization_id, task_id, assignee_id=body.assignee_id,
     )
     return command_response(result)
 
@@ -139,10 +133,8 @@ def assign_task(organization_id: UUID, task_id: UUID, body: AssignTask, request:
 @router.post("/tasks/{task_id}/status")
 def change_task_status(organization_id: UUID, task_id: UUID, body: ChangeStatus,
                        request: Request, caller: Caller) -> JSONResponse:
-    app, ctx = _app_and_context(request, caller)
-    result = commands.change_task_status(
-        app, ctx, organization_id, task_id, status=parse_enum(TaskStatus, body.status, "status"),
-        if_match=if_match_of(request), idempotency=idempotency_of(request, caller),
+    command = command_of(request, caller)
+    result = commands.change_task_status(command, organization_id, task_id, status=parse_enum(TaskStatus, body.status, "status"),
     )
     return command_response(result)
 
@@ -159,10 +151,8 @@ def _with_item(result: CommandResult, item_id: str) -> JSONResponse:
 @router.post("/tasks/{task_id}/checklist", status_code=201)
 def add_checklist_item(organization_id: UUID, task_id: UUID, body: AddChecklistItem,
                        request: Request, caller: Caller) -> JSONResponse:
-    app, ctx = _app_and_context(request, caller)
-    result, item_id = commands.add_checklist_item(
-        app, ctx, organization_id, task_id, text=body.text,
-        if_match=if_match_of(request), idempotency=idempotency_of(request, caller),
+    command = command_of(request, caller)
+    result, item_id = commands.add_checklist_item(command, organization_id, task_id, text=body.text,
     )
     return _with_item(result, item_id)
 
@@ -175,11 +165,9 @@ def update_checklist_item(organization_id: UUID, task_id: UUID, item_id: ItemId,
     if not changes:
         raise ApiProblem(422, "validation-error", "Invalid request",
                          "send done (true or false) and/or text")
-    app, ctx = _app_and_context(request, caller)
-    result = commands.update_checklist_item(
-        app, ctx, organization_id, task_id, item_id, done=changes.get("done"),
+    command = command_of(request, caller)
+    result = commands.update_checklist_item(command, organization_id, task_id, item_id, done=changes.get("done"),
         text=changes.get("text"),
-        if_match=if_match_of(request), idempotency=idempotency_of(request, caller),
     )
     return command_response(result)
 
@@ -187,10 +175,8 @@ def update_checklist_item(organization_id: UUID, task_id: UUID, item_id: ItemId,
 @router.delete("/tasks/{task_id}/checklist/{item_id}")
 def remove_checklist_item(organization_id: UUID, task_id: UUID, item_id: ItemId,
                           request: Request, caller: Caller) -> JSONResponse:
-    app, ctx = _app_and_context(request, caller)
-    result = commands.remove_checklist_item(
-        app, ctx, organization_id, task_id, item_id,
-        if_match=if_match_of(request), idempotency=idempotency_of(request, caller),
+    command = command_of(request, caller)
+    result = commands.remove_checklist_item(command, organization_id, task_id, item_id,
     )
     return command_response(result)
 
@@ -198,10 +184,8 @@ def remove_checklist_item(organization_id: UUID, task_id: UUID, item_id: ItemId,
 @router.post("/tasks/{task_id}/dependencies", status_code=201)
 def add_dependency(organization_id: UUID, task_id: UUID, body: AddDependency,
                    request: Request, caller: Caller) -> JSONResponse:
-    app, ctx = _app_and_context(request, caller)
-    result = commands.add_dependency(
-        app, ctx, organization_id, task_id, depends_on_id=body.depends_on_id,
-        if_match=if_match_of(request), idempotency=idempotency_of(request, caller),
+    command = command_of(request, caller)
+    result = commands.add_dependency(command, organization_id, task_id, depends_on_id=body.depends_on_id,
     )
     return command_response(result, 201)
 
@@ -209,10 +193,8 @@ def add_dependency(organization_id: UUID, task_id: UUID, body: AddDependency,
 @router.delete("/tasks/{task_id}/dependencies/{depends_on_id}")
 def remove_dependency(organization_id: UUID, task_id: UUID, depends_on_id: UUID,
                       request: Request, caller: Caller) -> JSONResponse:
-    app, ctx = _app_and_context(request, caller)
-    result = commands.remove_dependency(
-        app, ctx, organization_id, task_id, depends_on_id=depends_on_id,
-        if_match=if_match_of(request), idempotency=idempotency_of(request, caller),
+    command = command_of(request, caller)
+    result = commands.remove_dependency(command, organization_id, task_id, depends_on_id=depends_on_id,
     )
     return command_response(result)
 

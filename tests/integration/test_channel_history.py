@@ -15,6 +15,7 @@ from domain.base import CommandContext
 from domain.channel import Channel, ChannelKind, DirectChannelExists, direct_channel_id
 from domain.message import Message
 from tests.helpers import add_member, new_organization, new_person
+from vistone.app import Command
 from vistone.commands.channels import create_channel, post_message
 from vistone.runtime import Runtime
 
@@ -59,8 +60,8 @@ def test_posting_does_not_load_the_channel_history(
     ctx = CommandContext(actor_id=ann_id)
     app = runtime.app
 
-    busy = create_channel(app, ctx, organization_id, kind=ChannelKind.TEAM, name="busy").id
-    quiet = create_channel(app, ctx, organization_id, kind=ChannelKind.TEAM, name="quiet").id
+    busy = create_channel(Command(app, ctx), organization_id, kind=ChannelKind.TEAM, name="busy").id
+    quiet = create_channel(Command(app, ctx), organization_id, kind=ChannelKind.TEAM, name="quiet").id
 
     # Membership churn grows the Channel's own log past two snapshot intervals.
     channel = app.repository.get(busy)
@@ -81,13 +82,13 @@ def test_posting_does_not_load_the_channel_history(
     # One post each first: whatever the aggregate cache holds from set-up is brought up to
     # date, so the measured post shows the steady cost, not the cache's catch-up.
     for channel_id in (quiet, busy):
-        post_message(app, ctx, organization_id, channel_id, content="warm-up")
+        post_message(Command(app, ctx), organization_id, channel_id, content="warm-up")
 
     counter = LoadCounter(runtime, monkeypatch)
     costs = {}
     for channel_id in (quiet, busy):
         counter.reset()
-        result = post_message(app, ctx, organization_id, channel_id, content="one more",
+        result = post_message(Command(app, ctx), organization_id, channel_id, content="one more",
                               mentions=[ann_id])
         costs[channel_id] = (set(counter.loaded), counter.events_read)
         posted = app.repository.get(result.id)
@@ -121,7 +122,7 @@ def test_concurrent_direct_channel_creation_has_one_winner(
     def open_direct(actor: UUID, other: UUID) -> None:
         barrier.wait()
         try:
-            result = create_channel(runtime.app, CommandContext(actor_id=actor),
+            result = create_channel(Command(runtime.app, CommandContext(actor_id=actor)),
                                     organization_id, kind=ChannelKind.DIRECT, user_id=other)
             created.append(result.id)
         except DirectChannelExists as e:

@@ -7,6 +7,7 @@ import pytest
 
 from domain.base import CommandContext
 from projections.runner import process_pending
+from vistone.app import Command
 from vistone.cli import main
 from vistone.commands import users
 from vistone.runtime import Runtime
@@ -21,7 +22,7 @@ def cli_env(fresh_runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> Runtime:
 
 def register(runtime: Runtime, count: int) -> None:
     for i in range(count):
-        users.register_user(runtime.app, CommandContext(None), email=f"cli{i}@x.test",
+        users.register_user(Command(runtime.app, CommandContext(None)), email=f"cli{i}@x.test",
                             name=f"Cli {i}", password="password-1")
 
 

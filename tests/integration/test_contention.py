@@ -18,7 +18,7 @@ from api.main import create_app
 from domain.base import CommandContext
 from domain.task import Task
 from tests.e2e.test_tasks_api import create_task, new_team
-from vistone.app import AggregateLocks, Vistone
+from vistone.app import AggregateLocks, Command, Vistone
 from vistone.commands import tasks
 from vistone.runtime import Runtime
 
@@ -78,7 +78,7 @@ def test_two_processes_hammering_one_task_all_succeed(
         outcomes: list[object] = []
         for k in range(commands_per_thread):
             try:
-                result, _ = tasks.add_checklist_item(app, ctx, UUID(team.org), UUID(task["id"]),
+                result, _ = tasks.add_checklist_item(Command(app, ctx), UUID(team.org), UUID(task["id"]),
                                                      text=f"t{n}-{k}")
                 outcomes.append(result)
             except Exception as error:  # noqa: BLE001 - asserted below
@@ -113,7 +113,7 @@ def test_contention_beyond_the_time_budget_answers_503_with_retry_after(
 
     def overtaken_save(*aggregates: Any, **kwargs: Any) -> Any:
         # Another process appends to the task just before every attempt of ours.
-        tasks.add_checklist_item(runtime.app, ctx, UUID(team.org), UUID(task["id"]),
+        tasks.add_checklist_item(Command(runtime.app, ctx), UUID(team.org), UUID(task["id"]),
                                  text=f"interloper {uuid.uuid4().hex[:6]}")
         return save(*aggregates, **kwargs)
 

@@ -16,7 +16,7 @@ from domain.person_day import DailyLimitExceeded, PersonDay, person_day_id
 from projections.runner import wait_for_position
 from tests.e2e.test_timelogs_api import new_project, new_task
 from tests.helpers import new_organization, new_person
-from vistone.app import CommandResult
+from vistone.app import Command, CommandResult
 from vistone.commands.timelogs import log_time
 from vistone.runtime import Runtime
 
@@ -33,7 +33,7 @@ def race(runtime: Runtime, actor: UUID, org: UUID, task: UUID,
     def attempt() -> None:
         barrier.wait()
         try:
-            result = log_time(runtime.app, CommandContext(actor_id=actor), org, task_id=task,
+            result = log_time(Command(runtime.app, CommandContext(actor_id=actor)), org, task_id=task,
                               work_date=work_date, hours=Decimal(5))
         except Exception as error:  # collected and checked below
             with lock:

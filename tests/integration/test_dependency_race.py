@@ -12,6 +12,7 @@ import pytest
 
 from domain.base import CommandContext
 from domain.task_dependencies import DependencyCycle, TaskDependencyGraph, dependency_graph_id
+from vistone.app import Command
 from vistone.commands import organizations, projects, tasks, users
 from vistone.runtime import Runtime
 
@@ -19,19 +20,19 @@ from vistone.runtime import Runtime
 def setup_organization(runtime: Runtime) -> tuple[CommandContext, UUID]:
     email = f"race-{uuid.uuid4().hex[:12]}@example.test"
     anonymous = CommandContext(actor_id=None)
-    user = users.register_user(runtime.app, anonymous, email=email, name="Racer",
+    user = users.register_user(Command(runtime.app, anonymous), email=email, name="Racer",
                                password="correct horse battery").id
     ctx = CommandContext(actor_id=user, correlation_id="dependency-race")
-    org = organizations.create_organization(runtime.app, ctx, name="Race",
+    org = organizations.create_organization(Command(runtime.app, ctx), name="Race",
                                             slug=f"race-{uuid.uuid4().hex[:12]}").id
     return ctx.in_organization(org), org
 
 
 def new_tasks(runtime: Runtime, ctx: CommandContext, org: UUID,
               count: int) -> tuple[UUID, list[UUID]]:
-    project = projects.create_project(runtime.app, ctx, org,
+    project = projects.create_project(Command(runtime.app, ctx), org,
                                       name=f"P {uuid.uuid4().hex[:8]}").id
-    return project, [tasks.create_task(runtime.app, ctx, org, project, title=f"T{i}").id
+    return project, [tasks.create_task(Command(runtime.app, ctx), org, project, title=f"T{i}").id
                      for i in range(count)]
 
 
@@ -44,7 +45,7 @@ def race(runtime: Runtime, ctx: CommandContext, org: UUID,
     def add(i: int, task: UUID, depends_on: UUID) -> None:
         barrier.wait()
         try:
-            tasks.add_dependency(runtime.app, ctx, org, task, depends_on_id=depends_on)
+            tasks.add_dependency(Command(runtime.app, ctx), org, task, depends_on_id=depends_on)
         except BaseException as error:  # noqa: BLE001 - collected and asserted below
             outcomes[i] = error
 
@@ -125,8 +126,8 @@ def test_overlapping_retries_with_one_idempotency_key_all_get_the_first_answer(
     def add(i: int) -> None:
         barrier.wait()
         try:
-            results[i] = tasks.add_dependency(runtime.app, ctx, org, a, depends_on_id=b,
-                                              idempotency=key)
+            results[i] = tasks.add_dependency(Command(runtime.app, ctx, idempotency=key), org, a,
+                                              depends_on_id=b)
         except BaseException as error:  # noqa: BLE001 - asserted below
             results[i] = error
 

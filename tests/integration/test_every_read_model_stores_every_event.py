@@ -33,6 +33,7 @@ from domain.task import MAX_CHECKLIST_TEXT, MAX_DESCRIPTION, MAX_TITLE, TaskPrio
 from domain.values import INT64_MAX, INT64_MIN, MAX_JSON_DEPTH, MAX_MONEY
 from projections.registry import all_read_models
 from projections.runner import catch_up
+from vistone.app import Command
 from vistone.commands import channels, organizations, projects, tasks, timelogs, users
 from vistone.runtime import Runtime
 
@@ -185,80 +186,80 @@ def run_every_command(runtime: Runtime, v: Values) -> World:
     app = runtime.app
     anonymous = CommandContext(actor_id=None, correlation_id=v.names[3][:200],
                                user_agent=v.names[2])
-    ann = users.register_user(app, anonymous, email=v.emails[0], name=v.names[0],
+    ann = users.register_user(Command(app, anonymous), email=v.emails[0], name=v.names[0],
                               password=v.password, phone=v.phone).id
-    bob = users.register_user(app, anonymous, email=v.emails[1], name=v.names[1],
+    bob = users.register_user(Command(app, anonymous), email=v.emails[1], name=v.names[1],
                               password=v.password).id
-    cli = users.register_user(app, anonymous, email=v.emails[2], name=v.names[2],
+    cli = users.register_user(Command(app, anonymous), email=v.emails[2], name=v.names[2],
                               password=v.password, phone=v.phone).id
-    users.update_profile(app, CommandContext(bob), bob,
+    users.update_profile(Command(app, CommandContext(bob)), bob,
                          changes={"name": v.names[3], "phone": v.phone})
 
     a = CommandContext(actor_id=ann, correlation_id=v.names[0][:200])
-    org = organizations.create_organization(app, a, name=v.organization_name,
+    org = organizations.create_organization(Command(app, a), name=v.organization_name,
                                             slug=v.slug).id
-    organizations.update_organization(app, a, org, name=v.names[3], settings=v.settings)
-    organizations.add_member(app, a, org, role=Role.CONTRIBUTOR, user_id=bob)
-    organizations.add_member(app, a, org, role=Role.CLIENT, email=v.emails[2])
-    organizations.change_member_role(app, a, org, bob, role=Role.MANAGER)
-    organizations.change_member_role(app, a, org, bob, role=Role.CONTRIBUTOR)
+    organizations.update_organization(Command(app, a), org, name=v.names[3], settings=v.settings)
+    organizations.add_member(Command(app, a), org, role=Role.CONTRIBUTOR, user_id=bob)
+    organizations.add_member(Command(app, a), org, role=Role.CLIENT, email=v.emails[2])
+    organizations.change_member_role(Command(app, a), org, bob, role=Role.MANAGER)
+    organizations.change_member_role(Command(app, a), org, bob, role=Role.CONTRIBUTOR)
 
     start, end = v.dates
     project = projects.create_project(
-        app, a, org, name=v.project_name, description=v.description, client_id=cli,
+        Command(app, a), org, name=v.project_name, description=v.description, client_id=cli,
         start_date=start, end_date=end, budget=v.budgets[0]).id
-    projects.update_project(app, a, org, project, changes={
+    projects.update_project(Command(app, a), org, project, changes={
         "name": v.project_rename, "description": v.description[::-1].strip() or None,
         "budget": v.budgets[1], "spent_budget": v.budgets[2], "progress": v.progress,
         "start_date": start, "end_date": end})
     for status in (ProjectStatus.ACTIVE, ProjectStatus.ON_HOLD, ProjectStatus.ACTIVE):
-        projects.change_project_status(app, a, org, project, status=status)
-    projects.add_project_member(app, a, org, project, user_id=bob, role=ProjectRole.MEMBER)
-    projects.add_project_member(app, a, org, project, user_id=cli, role=ProjectRole.VIEWER)
-    projects.change_project_member_role(app, a, org, project, bob, role=ProjectRole.LEAD)
-    projects.remove_project_member(app, a, org, project, cli)
+        projects.change_project_status(Command(app, a), org, project, status=status)
+    projects.add_project_member(Command(app, a), org, project, user_id=bob, role=ProjectRole.MEMBER)
+    projects.add_project_member(Command(app, a), org, project, user_id=cli, role=ProjectRole.VIEWER)
+    projects.change_project_member_role(Command(app, a), org, project, bob, role=ProjectRole.LEAD)
+    projects.remove_project_member(Command(app, a), org, project, cli)
 
-    first = tasks.create_task(app, a, org, project, title=v.titles[0],
+    first = tasks.create_task(Command(app, a), org, project, title=v.titles[0],
                               description=v.task_description, priority=v.priority,
                               due_date=end, assignee_id=bob).id
-    second = tasks.create_task(app, a, org, project, title=v.titles[1], parent_id=first,
+    second = tasks.create_task(Command(app, a), org, project, title=v.titles[1], parent_id=first,
                                due_date=start).id
-    tasks.update_task(app, a, org, second, changes={
+    tasks.update_task(Command(app, a), org, second, changes={
         "title": v.titles[2], "description": v.task_description, "priority": TaskPriority.URGENT,
         "due_date": date.max})
-    tasks.assign_task(app, a, org, second, assignee_id=ann)
-    tasks.assign_task(app, a, org, second, assignee_id=None)
-    tasks.change_task_status(app, a, org, first, status=TaskStatus.IN_PROGRESS)
-    tasks.change_task_status(app, a, org, first, status=TaskStatus.COMPLETED)
-    items = [tasks.add_checklist_item(app, a, org, first, text=t)[1] for t in v.checklist[:2]]
-    tasks.update_checklist_item(app, a, org, first, items[0], text=v.checklist[2], done=True)
-    tasks.remove_checklist_item(app, a, org, first, items[1])
-    tasks.add_dependency(app, a, org, second, depends_on_id=first)
-    tasks.remove_dependency(app, a, org, second, depends_on_id=first)
-    tasks.add_dependency(app, a, org, second, depends_on_id=first)
+    tasks.assign_task(Command(app, a), org, second, assignee_id=ann)
+    tasks.assign_task(Command(app, a), org, second, assignee_id=None)
+    tasks.change_task_status(Command(app, a), org, first, status=TaskStatus.IN_PROGRESS)
+    tasks.change_task_status(Command(app, a), org, first, status=TaskStatus.COMPLETED)
+    items = [tasks.add_checklist_item(Command(app, a), org, first, text=t)[1] for t in v.checklist[:2]]
+    tasks.update_checklist_item(Command(app, a), org, first, items[0], text=v.checklist[2], done=True)
+    tasks.remove_checklist_item(Command(app, a), org, first, items[1])
+    tasks.add_dependency(Command(app, a), org, second, depends_on_id=first)
+    tasks.remove_dependency(Command(app, a), org, second, depends_on_id=first)
+    tasks.add_dependency(Command(app, a), org, second, depends_on_id=first)
 
-    team = channels.create_channel(app, a, org, kind=ChannelKind.TEAM, name=v.channel_name).id
-    channels.create_channel(app, a, org, kind=ChannelKind.PROJECT, name=v.channel_name,
+    team = channels.create_channel(Command(app, a), org, kind=ChannelKind.TEAM, name=v.channel_name).id
+    channels.create_channel(Command(app, a), org, kind=ChannelKind.PROJECT, name=v.channel_name,
                             project_id=project)
-    channels.create_channel(app, a, org, kind=ChannelKind.DIRECT, user_id=bob)
-    channels.add_channel_member(app, a, org, team, bob)
-    message = channels.post_message(app, a, org, team, content=v.content[0], mentions=[bob],
+    channels.create_channel(Command(app, a), org, kind=ChannelKind.DIRECT, user_id=bob)
+    channels.add_channel_member(Command(app, a), org, team, bob)
+    message = channels.post_message(Command(app, a), org, team, content=v.content[0], mentions=[bob],
                                     attachments=v.attachments).id
-    channels.edit_message(app, a, org, message, content=v.content[1])
-    doomed = channels.post_message(app, a, org, team, content=v.content[1]).id
-    channels.delete_message(app, a, org, doomed)
-    channels.remove_channel_member(app, a, org, team, bob)
+    channels.edit_message(Command(app, a), org, message, content=v.content[1])
+    doomed = channels.post_message(Command(app, a), org, team, content=v.content[1]).id
+    channels.delete_message(Command(app, a), org, doomed)
+    channels.remove_channel_member(Command(app, a), org, team, bob)
 
     d1, d2, d3 = v.work_dates
-    kept = timelogs.log_time(app, a, org, task_id=first, work_date=d1, hours=v.hours[0],
+    kept = timelogs.log_time(Command(app, a), org, task_id=first, work_date=d1, hours=v.hours[0],
                              description=v.log_description).id
-    moved = timelogs.log_time(app, a, org, task_id=second, work_date=d2, hours=v.hours[1]).id
-    timelogs.edit_time_log(app, a, org, kept, changes={"hours": v.hours[2],
+    moved = timelogs.log_time(Command(app, a), org, task_id=second, work_date=d2, hours=v.hours[1]).id
+    timelogs.edit_time_log(Command(app, a), org, kept, changes={"hours": v.hours[2],
                                                        "description": None})
-    timelogs.edit_time_log(app, a, org, moved, changes={"work_date": d3,
+    timelogs.edit_time_log(Command(app, a), org, moved, changes={"work_date": d3,
                                                         "description": v.log_description})
-    gone = timelogs.log_time(app, a, org, task_id=first, work_date=d2, hours=Decimal("0.01"))
-    timelogs.delete_time_log(app, a, org, gone.id)
+    gone = timelogs.log_time(Command(app, a), org, task_id=first, work_date=d2, hours=Decimal("0.01"))
+    timelogs.delete_time_log(Command(app, a), org, gone.id)
     return World(ann, bob, org, project, [first, second], team, message)
 
 
@@ -313,6 +314,6 @@ def test_every_read_model_stores_and_serves_every_accepted_event(
     assert_served(runtime, world, v)
     # Archiving the project and deleting the organization are events too.
     ctx = CommandContext(world.ann)
-    projects.archive_project(runtime.app, ctx, world.org, world.project)
-    organizations.delete_organization(runtime.app, ctx, world.org)
+    projects.archive_project(Command(runtime.app, ctx), world.org, world.project)
+    organizations.delete_organization(Command(runtime.app, ctx), world.org)
     catch_up(runtime.app, runtime.pool, runtime.read_models)

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from domain.base import CommandContext
 from domain.task import Task, TaskStatus
 from tests.e2e.test_tasks_api import create_task, new_team
+from vistone.app import Command
 from vistone.commands import tasks
 from vistone.recorder import IdempotencyKey
 from vistone.runtime import Runtime
@@ -108,8 +109,8 @@ def test_concurrent_first_attempts_of_a_no_op_record_one_row_and_agree(
             barrier.wait()
             try:
                 results[i] = tasks.change_task_status(
-                    runtime.app, ctx, UUID(team.org), task_id, status=TaskStatus.PENDING,
-                    idempotency=key)
+                    Command(runtime.app, ctx, idempotency=key), UUID(team.org), task_id,
+                    status=TaskStatus.PENDING)
             except BaseException as error:  # noqa: BLE001 - asserted below
                 results[i] = error
 

@@ -10,6 +10,7 @@ import pytest
 from eventsourcing.persistence import OperationalError
 
 from domain.base import CommandContext
+from vistone.app import Command
 from vistone.commands import organizations, users
 from vistone.runtime import Runtime
 
@@ -17,7 +18,7 @@ from vistone.runtime import Runtime
 def test_a_committed_write_whose_answer_was_lost_is_reported_as_done(
     runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    owner = users.register_user(runtime.app, CommandContext(None),
+    owner = users.register_user(Command(runtime.app, CommandContext(None)),
                                 email=f"lost-{uuid.uuid4().hex}@x.test", name="L",
                                 password="password-1").id
     recorder = runtime.app.recorder
@@ -40,7 +41,7 @@ def test_a_committed_write_whose_answer_was_lost_is_reported_as_done(
 
     monkeypatch.setattr(recorder, "insert_events", with_retry)
     result = organizations.create_organization(
-        runtime.app, CommandContext(owner), name="Lost", slug=f"lost-{uuid.uuid4().hex[:10]}")
+        Command(runtime.app, CommandContext(owner)), name="Lost", slug=f"lost-{uuid.uuid4().hex[:10]}")
     monkeypatch.undo()
     assert result.version == 1 and result.position is not None
     stored = list(runtime.app.repository.event_store.get(result.id))

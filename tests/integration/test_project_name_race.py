@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from domain.base import AlreadyExists, CommandContext
 from projections.runner import wait_for_position
 from tests.helpers import new_organization, new_person
+from vistone.app import Command
 from vistone.commands.projects import create_project
 from vistone.runtime import Runtime
 
@@ -24,7 +25,7 @@ def race(runtime: Runtime, contexts: list[CommandContext], organization_id: UUID
     def attempt(index: int) -> None:
         start.wait()
         try:
-            outcomes[index] = create_project(runtime.app, contexts[index], organization_id,
+            outcomes[index] = create_project(Command(runtime.app, contexts[index]), organization_id,
                                              name=names[index])
         except Exception as error:  # noqa: BLE001 - the outcome is what the test checks
             outcomes[index] = error

@@ -33,6 +33,7 @@ from projections.registry import all_read_models
 from projections.runner import EventFailed, catch_up, process_pending, record_failure
 from projections.users import UsersReadModel
 from projections.versions import read_generations, request_rebuild, swap_in
+from vistone.app import Command
 from vistone.cli import main
 from vistone.commands import users
 from vistone.config import Settings
@@ -42,7 +43,7 @@ SYSTEM = CommandContext(actor_id=None)
 
 
 def register(runtime: Runtime, count: int, prefix: str = "p") -> list[int]:
-    return [users.register_user(runtime.app, SYSTEM, email=f"{prefix}{i}-{uuid.uuid4().hex[:6]}"
+    return [users.register_user(Command(runtime.app, SYSTEM), email=f"{prefix}{i}-{uuid.uuid4().hex[:6]}"
                                 f"@x.test", name=f"Person {i}", password="password-1").position
             or 0 for i in range(count)]
 
@@ -105,7 +106,7 @@ def test_a_stopped_read_model_is_visible_and_the_others_keep_running(
     fresh_runtime: Runtime, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     register(fresh_runtime, 2)
-    poison_at = users.register_user(fresh_runtime.app, SYSTEM, email=PoisonedUsers.poison,
+    poison_at = users.register_user(Command(fresh_runtime.app, SYSTEM), email=PoisonedUsers.poison,
                                     name="P", password="password-1").position or 0
     register(fresh_runtime, 2)
     head = fresh_runtime.app.recorder.max_notification_id() or 0
@@ -342,12 +343,12 @@ def test_the_first_release_layout_is_replaced_without_a_gap(runtime: Runtime) ->
 def test_swaps_under_continuous_queries_never_fail_a_query(fresh_runtime: Runtime) -> None:
     """Queries take their views and tables one by one; a swap that waited behind one while
     holding others could deadlock it. Queries must never be the ones that fail."""
-    owner = users.register_user(fresh_runtime.app, SYSTEM, email="owner@x.test", name="O",
+    owner = users.register_user(Command(fresh_runtime.app, SYSTEM), email="owner@x.test", name="O",
                                 password="password-1").id
     from vistone.commands import organizations
 
     for i in range(5):
-        organizations.create_organization(fresh_runtime.app, CommandContext(actor_id=owner),
+        organizations.create_organization(Command(fresh_runtime.app, CommandContext(actor_id=owner)),
                                           name=f"Org {i}", slug=f"org-swap-{i}")
     models = [OrganizationsReadModel(), UsersReadModel()]
     catch_up(fresh_runtime.app, fresh_runtime.pool, models)

@@ -15,21 +15,21 @@ from domain.base import CommandContext, Forbidden, InvalidValue, NotFound
 from domain.channel import Channel, ChannelKind, DirectChannelExists, direct_channel_id
 from domain.message import Message
 from domain.roles import SEES_ALL_PROJECTS, Permission, require
-from vistone.app import CommandResult, UnitOfWork, Vistone
+from vistone.app import Command, CommandResult, UnitOfWork
 from vistone.commands.access import authorize, member_role, project_access, require_actor
-from vistone.recorder import IdempotencyKey
 
 
 def create_channel(
-    app: Vistone, ctx: CommandContext, organization_id: UUID, *, kind: ChannelKind,
+    command: Command, organization_id: UUID, *, kind: ChannelKind,
     name: str | None = None, project_id: UUID | None = None, team_id: UUID | None = None,
-    user_id: UUID | None = None, idempotency: IdempotencyKey | None = None,
+    user_id: UUID | None = None,
 ) -> CommandResult:
     """A project channel (``project_id``), a team channel (``team_id`` optional) or a
     direct channel between the actor and ``user_id``. A second direct channel for the
     same pair raises DirectChannelExists naming the first."""
+    command = command.in_organization(organization_id)
+    ctx = command.ctx
     actor = require_actor(ctx)
-    ctx = ctx.in_organization(organization_id)
     channel_id = uuid4()
 
     def decide(uow: UnitOfWork) -> Channel:
@@ -55,15 +55,14 @@ def create_channel(
             raise DirectChannelExists(existing.id)
         return uow.add(Channel.create_direct_channel(organization_id, actor, user_id, ctx.meta))
 
-    return app.execute(decide, idempotency=idempotency)
+    return command.execute(decide)
 
 
 def join_channel(
-    app: Vistone, ctx: CommandContext, organization_id: UUID, channel_id: UUID, *,
-    if_match: int | None = None, idempotency: IdempotencyKey | None = None,
-) -> CommandResult:
+    command: Command, organization_id: UUID, channel_id: UUID) -> CommandResult:
+    command = command.in_organization(organization_id)
+    ctx = command.ctx
     actor = require_actor(ctx)
-    ctx = ctx.in_organization(organization_id)
 
     def decide(uow: UnitOfWork) -> Channel:
         authorize(uow, ctx, organization_id, Permission.WRITE_WORK)
@@ -75,20 +74,19 @@ def join_channel(
         channel.join(actor, ctx.meta)
         return channel
 
-    return app.execute(decide, if_match=if_match, idempotency=idempotency)
+    return command.execute(decide)
 
 
 def add_channel_member(
-    app: Vistone, ctx: CommandContext, organization_id: UUID, channel_id: UUID,
-    user_id: UUID, *, if_match: int | None = None, idempotency: IdempotencyKey | None = None,
-) -> CommandResult:
+    command: Command, organization_id: UUID, channel_id: UUID,
+    user_id: UUID) -> CommandResult:
     """An existing member who may write work adds someone from the organization (for a
     project channel, someone who can see the project)."""
-    actor = require_actor(ctx)
+    actor = require_actor(command.ctx)
     if user_id == actor:
-        return join_channel(app, ctx, organization_id, channel_id, if_match=if_match,
-                            idempotency=idempotency)
-    ctx = ctx.in_organization(organization_id)
+        return join_channel(command, organization_id, channel_id)
+    command = command.in_organization(organization_id)
+    ctx = command.ctx
 
     def decide(uow: UnitOfWork) -> Channel:
         organization, _ = authorize(uow, ctx, organization_id, Permission.WRITE_WORK)
@@ -104,17 +102,17 @@ def add_channel_member(
         channel.join(user_id, ctx.meta)
         return channel
 
-    return app.execute(decide, if_match=if_match, idempotency=idempotency)
+    return command.execute(decide)
 
 
 def remove_channel_member(
-    app: Vistone, ctx: CommandContext, organization_id: UUID, channel_id: UUID,
-    user_id: UUID, *, if_match: int | None = None, idempotency: IdempotencyKey | None = None,
-) -> CommandResult:
+    command: Command, organization_id: UUID, channel_id: UUID,
+    user_id: UUID) -> CommandResult:
     """Leave (``user_id`` is the actor) or remove someone (the channel's owner, or an
     Organizer or Manager, may)."""
+    command = command.in_organization(organization_id)
+    ctx = command.ctx
     actor = require_actor(ctx)
-    ctx = ctx.in_organization(organization_id)
 
     def decide(uow: UnitOfWork) -> Channel:
         _, role = member_role(uow, ctx, organization_id)
@@ -128,16 +126,16 @@ def remove_channel_member(
         channel.leave(user_id, ctx.meta)
         return channel
 
-    return app.execute(decide, if_match=if_match, idempotency=idempotency)
+    return command.execute(decide)
 
 
 def post_message(
-    app: Vistone, ctx: CommandContext, organization_id: UUID, channel_id: UUID, *,
+    command: Command, organization_id: UUID, channel_id: UUID, *,
     content: str, mentions: Iterable[UUID] = (), attachments: Iterable[dict[str, Any]] = (),
-    idempotency: IdempotencyKey | None = None,
 ) -> CommandResult:
+    command = command.in_organization(organization_id)
+    ctx = command.ctx
     actor = require_actor(ctx)
-    ctx = ctx.in_organization(organization_id)
     message_id = uuid4()
     mentions, attachments = list(mentions), list(attachments)
 
@@ -149,37 +147,37 @@ def post_message(
             message_id, channel.id, organization_id, actor, content, channel.member_ids(),
             ctx.meta, mentions=mentions, attachments=attachments))
 
-    return app.execute(decide, idempotency=idempotency)
+    return command.execute(decide)
 
 
 def edit_message(
-    app: Vistone, ctx: CommandContext, organization_id: UUID, message_id: UUID, *,
-    content: str, if_match: int | None = None, idempotency: IdempotencyKey | None = None,
+    command: Command, organization_id: UUID, message_id: UUID, *,
+    content: str,
 ) -> CommandResult:
+    command = command.in_organization(organization_id)
+    ctx = command.ctx
     actor = require_actor(ctx)
-    ctx = ctx.in_organization(organization_id)
 
     def decide(uow: UnitOfWork) -> Message:
         message = _message(uow, ctx, organization_id, message_id)
         message.edit(actor, content, ctx.meta)
         return message
 
-    return app.execute(decide, if_match=if_match, idempotency=idempotency)
+    return command.execute(decide)
 
 
 def delete_message(
-    app: Vistone, ctx: CommandContext, organization_id: UUID, message_id: UUID, *,
-    if_match: int | None = None, idempotency: IdempotencyKey | None = None,
-) -> CommandResult:
+    command: Command, organization_id: UUID, message_id: UUID) -> CommandResult:
+    command = command.in_organization(organization_id)
+    ctx = command.ctx
     actor = require_actor(ctx)
-    ctx = ctx.in_organization(organization_id)
 
     def decide(uow: UnitOfWork) -> Message:
         message = _message(uow, ctx, organization_id, message_id)
         message.delete(actor, ctx.meta)
         return message
 
-    return app.execute(decide, if_match=if_match, idempotency=idempotency)
+    return command.execute(decide)
 
 
 def _channel(uow: UnitOfWork, organization_id: UUID, channel_id: UUID) -> Channel:

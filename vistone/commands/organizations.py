@@ -10,10 +10,9 @@ from domain.organization import Organization, validate_slug
 from domain.roles import Permission, Role
 from domain.uniqueness import UniqueClaim, claim_id
 from domain.user import User
-from vistone.app import CommandResult, UnitOfWork, Vistone
+from vistone.app import Command, CommandResult, UnitOfWork
 from vistone.commands.access import authorize, require_actor
 from vistone.commands.users import email_claim_id
-from vistone.recorder import IdempotencyKey
 
 
 def take_claim(uow: UnitOfWork, ctx: CommandContext, scope: str, key: str, owner_id: UUID,
@@ -38,14 +37,14 @@ def release_claim(uow: UnitOfWork, ctx: CommandContext, scope: str, key: str,
 
 
 def create_organization(
-    app: Vistone, ctx: CommandContext, *, name: str, slug: str,
-    idempotency: IdempotencyKey | None = None,
+    command: Command, *, name: str, slug: str,
 ) -> CommandResult:
-    founder = require_actor(ctx)
+    founder = require_actor(command.ctx)
     organization_id = uuid4()
     slug = validate_slug(slug)
     name = Organization.validate_name(name)
-    ctx = ctx.in_organization(organization_id)
+    command = command.in_organization(organization_id)
+    ctx = command.ctx
 
     def decide(uow: UnitOfWork) -> Organization:
         uow.get(User, founder, "user")
@@ -54,15 +53,15 @@ def create_organization(
         return uow.add(Organization(id=organization_id, name=name, slug=slug,
                                     founder_id=founder, meta=ctx.meta))
 
-    return app.execute(decide, idempotency=idempotency)
+    return command.execute(decide)
 
 
 def update_organization(
-    app: Vistone, ctx: CommandContext, organization_id: UUID, *, name: str | None = None,
+    command: Command, organization_id: UUID, *, name: str | None = None,
     slug: str | None = None, settings: dict[str, Any] | None = None,
-    if_match: int | None = None, idempotency: IdempotencyKey | None = None,
 ) -> CommandResult:
-    ctx = ctx.in_organization(organization_id)
+    command = command.in_organization(organization_id)
+    ctx = command.ctx
 
     def decide(uow: UnitOfWork) -> Organization:
         organization, _ = authorize(uow, ctx, organization_id, Permission.MANAGE_ORGANIZATION)
@@ -77,14 +76,13 @@ def update_organization(
             organization.update_settings(settings, ctx.meta)
         return organization
 
-    return app.execute(decide, if_match=if_match, idempotency=idempotency)
+    return command.execute(decide)
 
 
 def delete_organization(
-    app: Vistone, ctx: CommandContext, organization_id: UUID, *, if_match: int | None = None,
-    idempotency: IdempotencyKey | None = None,
-) -> CommandResult:
-    ctx = ctx.in_organization(organization_id)
+    command: Command, organization_id: UUID) -> CommandResult:
+    command = command.in_organization(organization_id)
+    ctx = command.ctx
 
     def decide(uow: UnitOfWork) -> Organization:
         organization, _ = authorize(uow, ctx, organization_id, Permission.MANAGE_ORGANIZATION)
@@ -93,7 +91,7 @@ def delete_organization(
         release_claim(uow, ctx, "organization-slug", organization.slug, organization.id)
         return organization
 
-    return app.execute(decide, if_match=if_match, idempotency=idempotency)
+    return command.execute(decide)
 
 
 def resolve_user(uow: UnitOfWork, user_id: UUID | None, email: str | None) -> User:
@@ -107,11 +105,11 @@ def resolve_user(uow: UnitOfWork, user_id: UUID | None, email: str | None) -> Us
 
 
 def add_member(
-    app: Vistone, ctx: CommandContext, organization_id: UUID, *, role: Role,
+    command: Command, organization_id: UUID, *, role: Role,
     user_id: UUID | None = None, email: str | None = None,
-    if_match: int | None = None, idempotency: IdempotencyKey | None = None,
 ) -> CommandResult:
-    ctx = ctx.in_organization(organization_id)
+    command = command.in_organization(organization_id)
+    ctx = command.ctx
 
     def decide(uow: UnitOfWork) -> Organization:
         organization, actor_role = authorize(uow, ctx, organization_id, Permission.MANAGE_MEMBERS)
@@ -120,14 +118,14 @@ def add_member(
         organization.add_member(user.id, role, ctx.meta)
         return organization
 
-    return app.execute(decide, if_match=if_match, idempotency=idempotency)
+    return command.execute(decide)
 
 
 def change_member_role(
-    app: Vistone, ctx: CommandContext, organization_id: UUID, user_id: UUID, *, role: Role,
-    if_match: int | None = None, idempotency: IdempotencyKey | None = None,
+    command: Command, organization_id: UUID, user_id: UUID, *, role: Role,
 ) -> CommandResult:
-    ctx = ctx.in_organization(organization_id)
+    command = command.in_organization(organization_id)
+    ctx = command.ctx
 
     def decide(uow: UnitOfWork) -> Organization:
         organization, actor_role = authorize(uow, ctx, organization_id, Permission.MANAGE_MEMBERS)
@@ -136,14 +134,13 @@ def change_member_role(
         organization.change_role(user_id, role, ctx.meta)
         return organization
 
-    return app.execute(decide, if_match=if_match, idempotency=idempotency)
+    return command.execute(decide)
 
 
 def remove_member(
-    app: Vistone, ctx: CommandContext, organization_id: UUID, user_id: UUID, *,
-    if_match: int | None = None, idempotency: IdempotencyKey | None = None,
-) -> CommandResult:
-    ctx = ctx.in_organization(organization_id)
+    command: Command, organization_id: UUID, user_id: UUID) -> CommandResult:
+    command = command.in_organization(organization_id)
+    ctx = command.ctx
 
     def decide(uow: UnitOfWork) -> Organization:
         organization, actor_role = authorize(uow, ctx, organization_id, Permission.MANAGE_MEMBERS)
@@ -151,7 +148,7 @@ def remove_member(
         organization.remove_member(user_id, ctx.meta)
         return organization
 
-    return app.execute(decide, if_match=if_match, idempotency=idempotency)
+    return command.execute(decide)
 
 
 def _only_organizers_grant_organizer(actor_role: Role, role: Role) -> None:

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid4
 
-from domain.base import CommandContext, NotFound, require_text
+from domain.base import NotFound, require_text
 from domain.organization import Organization
 from domain.project import (
     Project,
@@ -23,10 +23,9 @@ from domain.project import (
     require_role_allowed,
 )
 from domain.roles import Permission, Role
-from vistone.app import CommandResult, UnitOfWork, Vistone
+from vistone.app import Command, CommandResult, UnitOfWork
 from vistone.commands.access import authorize, project_access, require_actor
 from vistone.commands.organizations import release_claim, take_claim
-from vistone.recorder import IdempotencyKey
 
 DUPLICATE_NAME = "a project with this name already exists in the organization"
 
@@ -36,15 +35,16 @@ def name_scope(organization_id: UUID) -> str:
 
 
 def create_project(
-    app: Vistone, ctx: CommandContext, organization_id: UUID, *, name: str,
+    command: Command, organization_id: UUID, *, name: str,
     description: str | None = None, client_id: UUID | None = None,
     start_date: date | None = None, end_date: date | None = None,
-    budget: Decimal | None = None, idempotency: IdempotencyKey | None = None,
+    budget: Decimal | None = None,
 ) -> CommandResult:
-    creator = require_actor(ctx)
+    creator = require_actor(command.ctx)
     project_id = uuid4()
     name = require_text(name, "name", max_length=200)
-    ctx = ctx.in_organization(organization_id)
+    command = command.in_organization(organization_id)
+    ctx = command.ctx
 
     def decide(uow: UnitOfWork) -> Project:
         authorize(uow, ctx, organization_id, Permission.MANAGE_PROJECTS)
@@ -57,16 +57,16 @@ def create_project(
                    DUPLICATE_NAME, "name")
         return uow.add(project)
 
-    return app.execute(decide, idempotency=idempotency)
+    return command.execute(decide)
 
 
 def update_project(
-    app: Vistone, ctx: CommandContext, organization_id: UUID, project_id: UUID, *,
-    changes: dict[str, Any], if_match: int | None = None,
-    idempotency: IdempotencyKey | None = None,
+    command: Command, organization_id: UUID, project_id: UUID, *,
+    changes: dict[str, Any],
 ) -> CommandResult:
     """Apply the fields present in ``changes`` (absent fields stay as they are)."""
-    ctx = ctx.in_organization(organization_id)
+    command = command.in_organization(organization_id)
+    ctx = command.ctx
 
     def decide(uow: UnitOfWork) -> Project:
         project, _ = project_access(uow, ctx, project_id, Permission.MANAGE_PROJECTS)
@@ -81,38 +81,37 @@ def update_project(
             take_claim(uow, ctx, scope, new_key, project.id, DUPLICATE_NAME, "name")
         return project
 
-    return app.execute(decide, if_match=if_match, idempotency=idempotency)
+    return command.execute(decide)
 
 
 def change_project_status(
-    app: Vistone, ctx: CommandContext, organization_id: UUID, project_id: UUID, *,
-    status: ProjectStatus, if_match: int | None = None,
-    idempotency: IdempotencyKey | None = None,
+    command: Command, organization_id: UUID, project_id: UUID, *,
+    status: ProjectStatus,
 ) -> CommandResult:
-    ctx = ctx.in_organization(organization_id)
+    command = command.in_organization(organization_id)
+    ctx = command.ctx
 
     def decide(uow: UnitOfWork) -> Project:
         project, _ = project_access(uow, ctx, project_id, Permission.MANAGE_PROJECTS)
         project.change_status(status, ctx.meta)
         return project
 
-    return app.execute(decide, if_match=if_match, idempotency=idempotency)
+    return command.execute(decide)
 
 
 def archive_project(
-    app: Vistone, ctx: CommandContext, organization_id: UUID, project_id: UUID, *,
-    if_match: int | None = None, idempotency: IdempotencyKey | None = None,
-) -> CommandResult:
+    command: Command, organization_id: UUID, project_id: UUID) -> CommandResult:
     """Archived projects stay listed (archived=true) under their name, so the name
     stays claimed: a new project cannot take it and make references ambiguous."""
-    ctx = ctx.in_organization(organization_id)
+    command = command.in_organization(organization_id)
+    ctx = command.ctx
 
     def decide(uow: UnitOfWork) -> Project:
         project, _ = project_access(uow, ctx, project_id, Permission.MANAGE_PROJECTS)
         project.archive(ctx.meta)
         return project
 
-    return app.execute(decide, if_match=if_match, idempotency=idempotency)
+    return command.execute(decide)
 
 
 def _organization_role_of(uow: UnitOfWork, project: Project, user_id: UUID) -> Role:
@@ -124,11 +123,11 @@ def _organization_role_of(uow: UnitOfWork, project: Project, user_id: UUID) -> R
 
 
 def add_project_member(
-    app: Vistone, ctx: CommandContext, organization_id: UUID, project_id: UUID, *,
-    user_id: UUID, role: ProjectRole, if_match: int | None = None,
-    idempotency: IdempotencyKey | None = None,
+    command: Command, organization_id: UUID, project_id: UUID, *,
+    user_id: UUID, role: ProjectRole,
 ) -> CommandResult:
-    ctx = ctx.in_organization(organization_id)
+    command = command.in_organization(organization_id)
+    ctx = command.ctx
 
     def decide(uow: UnitOfWork) -> Project:
         project, _ = project_access(uow, ctx, project_id, Permission.MANAGE_PROJECTS)
@@ -136,15 +135,15 @@ def add_project_member(
         project.add_member(user_id, role, ctx.meta)
         return project
 
-    return app.execute(decide, if_match=if_match, idempotency=idempotency)
+    return command.execute(decide)
 
 
 def change_project_member_role(
-    app: Vistone, ctx: CommandContext, organization_id: UUID, project_id: UUID,
-    user_id: UUID, *, role: ProjectRole, if_match: int | None = None,
-    idempotency: IdempotencyKey | None = None,
+    command: Command, organization_id: UUID, project_id: UUID,
+    user_id: UUID, *, role: ProjectRole,
 ) -> CommandResult:
-    ctx = ctx.in_organization(organization_id)
+    command = command.in_organization(organization_id)
+    ctx = command.ctx
 
     def decide(uow: UnitOfWork) -> Project:
         project, _ = project_access(uow, ctx, project_id, Permission.MANAGE_PROJECTS)
@@ -154,18 +153,18 @@ def change_project_member_role(
         project.change_member_role(user_id, role, ctx.meta)
         return project
 
-    return app.execute(decide, if_match=if_match, idempotency=idempotency)
+    return command.execute(decide)
 
 
 def remove_project_member(
-    app: Vistone, ctx: CommandContext, organization_id: UUID, project_id: UUID,
-    user_id: UUID, *, if_match: int | None = None, idempotency: IdempotencyKey | None = None,
-) -> CommandResult:
-    ctx = ctx.in_organization(organization_id)
+    command: Command, organization_id: UUID, project_id: UUID,
+    user_id: UUID) -> CommandResult:
+    command = command.in_organization(organization_id)
+    ctx = command.ctx
 
     def decide(uow: UnitOfWork) -> Project:
         project, _ = project_access(uow, ctx, project_id, Permission.MANAGE_PROJECTS)
         project.remove_member(user_id, ctx.meta)
         return project
 
-    return app.execute(decide, if_match=if_match, idempotency=idempotency)
+    return command.execute(decide)

@@ -20,9 +20,8 @@ from domain.project import Project
 from domain.roles import Permission
 from domain.task import Task, TaskPriority, TaskStatus, validate_title
 from domain.task_dependencies import TaskDependencyGraph, dependency_graph_id
-from vistone.app import CommandResult, UnitOfWork, Vistone
+from vistone.app import Command, CommandResult, UnitOfWork
 from vistone.commands.access import project_access, require_actor
-from vistone.recorder import IdempotencyKey
 
 
 def _find_task(uow: UnitOfWork, ctx: CommandContext, task_id: UUID,
@@ -61,16 +60,16 @@ def _assign(task: Task, project: Project, assignee_id: UUID | None, ctx: Command
 
 
 def create_task(
-    app: Vistone, ctx: CommandContext, organization_id: UUID, project_id: UUID, *,
+    command: Command, organization_id: UUID, project_id: UUID, *,
     title: str, description: str | None = None,
     priority: TaskPriority = TaskPriority.MEDIUM, due_date: date | None = None,
     parent_id: UUID | None = None, assignee_id: UUID | None = None,
-    idempotency: IdempotencyKey | None = None,
 ) -> CommandResult:
-    creator = require_actor(ctx)
+    creator = require_actor(command.ctx)
     task_id = uuid4()
     title = validate_title(title)
-    ctx = ctx.in_organization(organization_id)
+    command = command.in_organization(organization_id)
+    ctx = command.ctx
 
     def decide(uow: UnitOfWork) -> Task:
         project, _ = project_access(uow, ctx, project_id, Permission.WRITE_WORK)
@@ -85,64 +84,65 @@ def create_task(
             _assign(task, project, assignee_id, ctx)
         return task
 
-    return app.execute(decide, idempotency=idempotency)
+    return command.execute(decide)
 
 
 def update_task(
-    app: Vistone, ctx: CommandContext, organization_id: UUID, task_id: UUID, *,
-    changes: dict[str, Any], if_match: int | None = None,
-    idempotency: IdempotencyKey | None = None,
+    command: Command, organization_id: UUID, task_id: UUID, *,
+    changes: dict[str, Any],
 ) -> CommandResult:
-    ctx = ctx.in_organization(organization_id)
+    command = command.in_organization(organization_id)
+    ctx = command.ctx
 
     def decide(uow: UnitOfWork) -> Task:
         task, _ = _writable_task(uow, ctx, task_id)
         task.update(ctx.meta, **changes)
         return task
 
-    return app.execute(decide, if_match=if_match, idempotency=idempotency)
+    return command.execute(decide)
 
 
 def assign_task(
-    app: Vistone, ctx: CommandContext, organization_id: UUID, task_id: UUID, *,
-    assignee_id: UUID | None, if_match: int | None = None,
-    idempotency: IdempotencyKey | None = None,
+    command: Command, organization_id: UUID, task_id: UUID, *,
+    assignee_id: UUID | None,
 ) -> CommandResult:
-    ctx = ctx.in_organization(organization_id)
+    command = command.in_organization(organization_id)
+    ctx = command.ctx
 
     def decide(uow: UnitOfWork) -> Task:
         task, project = _writable_task(uow, ctx, task_id)
         _assign(task, project, assignee_id, ctx)
         return task
 
-    return app.execute(decide, if_match=if_match, idempotency=idempotency)
+    return command.execute(decide)
 
 
 def change_task_status(
-    app: Vistone, ctx: CommandContext, organization_id: UUID, task_id: UUID, *,
-    status: TaskStatus, if_match: int | None = None,
-    idempotency: IdempotencyKey | None = None,
+    command: Command, organization_id: UUID, task_id: UUID, *,
+    status: TaskStatus,
 ) -> CommandResult:
-    ctx = ctx.in_organization(organization_id)
+    command = command.in_organization(organization_id)
+    ctx = command.ctx
 
     def decide(uow: UnitOfWork) -> Task:
         task, _ = _writable_task(uow, ctx, task_id)
         task.change_status(status, ctx.meta)
         return task
 
-    return app.execute(decide, if_match=if_match, idempotency=idempotency)
+    return command.execute(decide)
 
 
 def add_checklist_item(
-    app: Vistone, ctx: CommandContext, organization_id: UUID, task_id: UUID, *,
-    text: str, if_match: int | None = None, idempotency: IdempotencyKey | None = None,
+    command: Command, organization_id: UUID, task_id: UUID, *,
+    text: str,
 ) -> tuple[CommandResult, str]:
     """Returns the result and the new item's id. With an Idempotency-Key the id is
     derived from the key, so a retried request answers with the same item id."""
-    ctx = ctx.in_organization(organization_id)
-    if idempotency is not None:
-        item_id = str(derived_id("checklist-item", task_id, idempotency.actor_id,
-                                 idempotency.key))
+    command = command.in_organization(organization_id)
+    ctx = command.ctx
+    key = command.idempotency
+    if key is not None:
+        item_id = str(derived_id("checklist-item", task_id, key.actor_id, key.key))
     else:
         item_id = str(uuid4())
 
@@ -151,15 +151,15 @@ def add_checklist_item(
         task.add_checklist_item(item_id, text, ctx.meta)
         return task
 
-    return app.execute(decide, if_match=if_match, idempotency=idempotency), item_id
+    return command.execute(decide), item_id
 
 
 def update_checklist_item(
-    app: Vistone, ctx: CommandContext, organization_id: UUID, task_id: UUID, item_id: str, *,
-    done: bool | None = None, text: str | None = None, if_match: int | None = None,
-    idempotency: IdempotencyKey | None = None,
+    command: Command, organization_id: UUID, task_id: UUID, item_id: str, *,
+    done: bool | None = None, text: str | None = None,
 ) -> CommandResult:
-    ctx = ctx.in_organization(organization_id)
+    command = command.in_organization(organization_id)
+    ctx = command.ctx
 
     def decide(uow: UnitOfWork) -> Task:
         task, _ = _writable_task(uow, ctx, task_id)
@@ -169,21 +169,20 @@ def update_checklist_item(
             task.set_checklist_item_done(item_id, done, ctx.meta)
         return task
 
-    return app.execute(decide, if_match=if_match, idempotency=idempotency)
+    return command.execute(decide)
 
 
 def remove_checklist_item(
-    app: Vistone, ctx: CommandContext, organization_id: UUID, task_id: UUID, item_id: str, *,
-    if_match: int | None = None, idempotency: IdempotencyKey | None = None,
-) -> CommandResult:
-    ctx = ctx.in_organization(organization_id)
+    command: Command, organization_id: UUID, task_id: UUID, item_id: str) -> CommandResult:
+    command = command.in_organization(organization_id)
+    ctx = command.ctx
 
     def decide(uow: UnitOfWork) -> Task:
         task, _ = _writable_task(uow, ctx, task_id)
         task.remove_checklist_item(item_id, ctx.meta)
         return task
 
-    return app.execute(decide, if_match=if_match, idempotency=idempotency)
+    return command.execute(decide)
 
 
 def _graph_of(uow: UnitOfWork, ctx: CommandContext, project_id: UUID) -> TaskDependencyGraph:
@@ -196,11 +195,11 @@ def _graph_of(uow: UnitOfWork, ctx: CommandContext, project_id: UUID) -> TaskDep
 
 
 def add_dependency(
-    app: Vistone, ctx: CommandContext, organization_id: UUID, task_id: UUID, *,
-    depends_on_id: UUID, if_match: int | None = None,
-    idempotency: IdempotencyKey | None = None,
+    command: Command, organization_id: UUID, task_id: UUID, *,
+    depends_on_id: UUID,
 ) -> CommandResult:
-    ctx = ctx.in_organization(organization_id)
+    command = command.in_organization(organization_id)
+    ctx = command.ctx
 
     def decide(uow: UnitOfWork) -> Task:
         task, _ = _writable_task(uow, ctx, task_id)
@@ -208,15 +207,15 @@ def add_dependency(
         _graph_of(uow, ctx, task.project_id).add_dependency(task, depends_on, ctx.meta)
         return task
 
-    return app.execute(decide, if_match=if_match, idempotency=idempotency)
+    return command.execute(decide)
 
 
 def remove_dependency(
-    app: Vistone, ctx: CommandContext, organization_id: UUID, task_id: UUID, *,
-    depends_on_id: UUID, if_match: int | None = None,
-    idempotency: IdempotencyKey | None = None,
+    command: Command, organization_id: UUID, task_id: UUID, *,
+    depends_on_id: UUID,
 ) -> CommandResult:
-    ctx = ctx.in_organization(organization_id)
+    command = command.in_organization(organization_id)
+    ctx = command.ctx
 
     def decide(uow: UnitOfWork) -> Task:
         task, _ = _writable_task(uow, ctx, task_id)
@@ -224,4 +223,4 @@ def remove_dependency(
                                                                ctx.meta)
         return task
 
-    return app.execute(decide, if_match=if_match, idempotency=idempotency)
+    return command.execute(decide)

@@ -7,7 +7,6 @@ from uuid import UUID, uuid4
 
 from domain.base import (
     AlreadyExists,
-    CommandContext,
     InvalidValue,
     NotFound,
     is_valid_text,
@@ -15,8 +14,7 @@ from domain.base import (
 )
 from domain.uniqueness import UniqueClaim, claim_id
 from domain.user import User, normalize_email
-from vistone.app import CommandResult, UnitOfWork, Vistone
-from vistone.recorder import IdempotencyKey
+from vistone.app import Command, CommandResult, UnitOfWork, Vistone
 from vistone.security import hash_password, verify_password
 
 MIN_PASSWORD_LENGTH = 8
@@ -40,19 +38,18 @@ def email_claim_id(email: str) -> UUID:
 
 
 def register_user(
-    app: Vistone,
-    ctx: CommandContext,
+    command: Command,
     *,
     email: str,
     name: str,
     password: str,
     phone: str | None = None,
-    idempotency: IdempotencyKey | None = None,
 ) -> CommandResult:
     email = normalize_email(email)
     # Hash once, outside the retry loop: argon2 is deliberately slow.
     password_hash = hash_password(validate_password(password))
     user_id = uuid4()
+    ctx = command.ctx
 
     def decide(uow: UnitOfWork) -> User:
         user = uow.add(User.register(user_id, email, name, phone, password_hash, ctx.meta))
@@ -65,7 +62,7 @@ def register_user(
         return user
 
     try:
-        return app.execute(decide, idempotency=idempotency)
+        return command.execute(decide)
     except AlreadyExists:
         raise AlreadyExists("a user with this email already exists", field="email") from None
 
@@ -89,8 +86,7 @@ def authenticate(app: Vistone, email: str, password: str) -> UUID | None:
 
 
 def update_profile(
-    app: Vistone, ctx: CommandContext, user_id: UUID, *, changes: dict[str, Any],
-    if_match: int | None = None, idempotency: IdempotencyKey | None = None,
+    command: Command, user_id: UUID, *, changes: dict[str, Any],
 ) -> CommandResult:
     """Apply the fields present in ``changes`` (name, phone): absent fields stay as they
     are, ``phone: None`` clears the phone, a name cannot be cleared."""
@@ -103,6 +99,7 @@ def update_profile(
     name = changes.get("name")
     # The domain reads None as "unchanged" and an empty phone as "no phone".
     phone = "" if "phone" in changes and changes["phone"] is None else changes.get("phone")
+    ctx = command.ctx
 
     def decide(uow: UnitOfWork) -> User:
         if ctx.actor_id != user_id:
@@ -111,4 +108,4 @@ def update_profile(
         user.update_profile(name, phone, ctx.meta)
         return user
 
-    return app.execute(decide, if_match=if_match, idempotency=idempotency)
+    return command.execute(decide)

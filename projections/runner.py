@@ -27,6 +27,8 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
+from eventsourcing.application import Application
+from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
@@ -38,7 +40,6 @@ from projections.versions import (
     reconcile,
     swap_in,
 )
-from vistone.app import Vistone
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ _announced: set[tuple[str, str]] = set()
 
 
 def process_pending(
-    app: Vistone,
+    app: Application[Any],
     pool: ConnectionPool,
     models: list[ReadModel],
     *,
@@ -117,8 +118,9 @@ def process_pending(
     return read + swaps
 
 
-def _feed(app: Vistone, pool: ConnectionPool, behind: list[Target], positions: dict[int, int],
-          head: int, batch_size: int, on_error: ErrorHandler | None) -> int:
+def _feed(app: Application[Any], pool: ConnectionPool, behind: list[Target],
+          positions: dict[int, int], head: int, batch_size: int,
+          on_error: ErrorHandler | None) -> int:
     """Apply the next events to the generations that are behind; updates ``positions``
     to where each one got."""
     start = min(positions[t.key] for t in behind)
@@ -183,11 +185,13 @@ def _feed(app: Vistone, pool: ConnectionPool, behind: list[Target], positions: d
     return read
 
 
-def _catalogue(app: Vistone, pool: ConnectionPool,
+def _catalogue(app: Application[Any], pool: ConnectionPool,
                names: list[str]) -> tuple[int, list[Generation] | None]:
     """The log's head and the generations of ``names``, in one round trip (None before
     the catalogue exists)."""
-    recorder = app.vistone_recorder
+    # The log's table, to read its head in the same round trip as the catalogue.
+    recorder = app.recorder
+    assert isinstance(recorder, PostgresApplicationRecorder)
     events = Identifier(recorder.datastore.schema, recorder.events_table_name)
     try:
         with pool.connection() as conn:
@@ -283,7 +287,7 @@ class ProjectionRunner:
     A read model that fails is retried with backoff while the others go on; where and
     why it stopped is kept in its catalogue row."""
 
-    def __init__(self, app: Vistone, pool: ConnectionPool, read_models: list[ReadModel],
+    def __init__(self, app: Application[Any], pool: ConnectionPool, read_models: list[ReadModel],
                  conninfo: str, poll_interval: float = 1.0) -> None:
         self.app = app
         self.pool = pool
@@ -414,7 +418,7 @@ def wait_for_position(pool: ConnectionPool, names: list[str], position: int,
         delay = min(delay * 2, 0.05)
 
 
-def catch_up(app: Vistone, pool: ConnectionPool, models: list[ReadModel]) -> None:
+def catch_up(app: Application[Any], pool: ConnectionPool, models: list[ReadModel]) -> None:
     """Bring ``models`` to the log's head in this thread; the first error propagates
     (tests, the contract test of every consumer)."""
     while process_pending(app, pool, models):

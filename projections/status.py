@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import psycopg
+from eventsourcing.application import Application
 from psycopg_pool import ConnectionPool
 
 from projections.base import ReadModel
 from projections.versions import read_generations
-from vistone.app import Vistone
 
 
 @dataclass(frozen=True)
@@ -37,14 +38,14 @@ class ReadModelStatus:
         return self.last_error is not None
 
 
-def log_head(app: Vistone) -> int:
+def log_head(app: Application[Any]) -> int:
     try:
         return app.recorder.max_notification_id() or 0
     except Exception:  # no event table yet: nothing was ever written
         return 0
 
 
-def read_model_status(app: Vistone, pool: ConnectionPool,
+def read_model_status(app: Application[Any], pool: ConnectionPool,
                       models: list[ReadModel]) -> list[ReadModelStatus]:
     """One row per generation (active and building), and a ``missing`` row for a
     declared read model that has no active generation yet."""
@@ -76,7 +77,7 @@ def read_model_status(app: Vistone, pool: ConnectionPool,
     return sorted(rows, key=lambda r: (r.name, r.state != "active"))
 
 
-def _event_times(app: Vistone, positions: set[int]) -> dict[int, datetime]:
+def _event_times(app: Application[Any], positions: set[int]) -> dict[int, datetime]:
     """When the events at ``positions`` were recorded (one small read each)."""
     times: dict[int, datetime] = {}
     for position in sorted(positions):

@@ -22,7 +22,7 @@ from uuid import UUID
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel, ConfigDict, Field
 
 T = TypeVar("T")
@@ -130,12 +130,15 @@ def install_contract(app: FastAPI, authentication: Callable[..., Any]) -> None:
         components["securitySchemes"] = {BEARER: {
             "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
             "description": "the access_token of POST /v1/auth/login"}}
-        for route in app.routes:
+        # FastAPI keeps included routers whole in app.routes; their routes are reached
+        # through the route contexts.
+        for context in iter_route_contexts(app.routes):
+            route = context.original_route
             if not isinstance(route, APIRoute) or not route.include_in_schema:
                 continue
             authenticated = _uses(route, authentication)
             for method in route.methods or ():
-                operation = document["paths"][route.path_format].get(method.lower())
+                operation = document["paths"][context.path_format].get(method.lower())
                 if operation is not None:
                     _document_errors(operation, errors_of(route, authenticated))
                     if authenticated:

@@ -11,12 +11,23 @@ from api.contract import install_contract
 from api.deps import RequestGuard, current_user
 from api.metrics import RequestMetrics
 from api.problems import install_problem_handlers
-from api.routes import auth, channels, ops, organizations, projects, tasks, timelogs
+from api.routes import (
+    auth,
+    channels,
+    client_feedback,
+    clients,
+    ops,
+    organizations,
+    projects,
+    proposals,
+    tasks,
+    timelogs,
+)
 from vistone.runtime import Runtime
 from vistone.security import TokenService
 
 ROUTERS = [auth.router, channels.router, organizations.router, projects.router, timelogs.router,
-           tasks.router, ops.router]
+           tasks.router, clients.router, proposals.router, client_feedback.router, ops.router]
 
 
 def create_app(runtime: Runtime, *, run_projections: bool | None = None) -> FastAPI:

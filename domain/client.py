@@ -44,6 +44,7 @@ from domain.base import (
     require_text,
     valid_text,
 )
+from domain.roles import Role
 from domain.uniqueness import claim_id
 
 MAX_NAME = 200
@@ -89,6 +90,19 @@ class PortalUserNotLinked(NotFound):
 
 class PortalUsersFull(RuleViolation):
     code = "portal-users-full"
+
+
+class PortalUserNotClient(RuleViolation):
+    code = "portal-user-not-client"
+
+
+def require_portal_role(role: Role) -> None:
+    """Only members holding the organization role Client are portal users: the portal is
+    the external, read-mostly view of the organization."""
+    if role is not Role.CLIENT:
+        raise PortalUserNotClient(
+            f"only members with the {Role.CLIENT.value} role can be portal users "
+            f"(this member is a {role.value})", field="user_id")
 
 
 # --- uniqueness claims (saved by the commands with the client) ----------------------

@@ -42,6 +42,8 @@ class ProposalStatus(StrEnum):
     WITHDRAWN = "WITHDRAWN"
 
 
+INITIAL_STATUS = ProposalStatus.DRAFT
+
 TRANSITIONS: dict[ProposalStatus, frozenset[ProposalStatus]] = {
     ProposalStatus.DRAFT: frozenset({ProposalStatus.SENT, ProposalStatus.WITHDRAWN}),
     ProposalStatus.SENT: frozenset(
@@ -120,6 +122,7 @@ class Proposal(Aggregate):
         content: str | None,
         amount: Decimal | None,
         meta: dict,
+        status: str = INITIAL_STATUS.value,
     ) -> None:
         self.organization_id = organization_id
         self.client_id = client_id
@@ -127,7 +130,8 @@ class Proposal(Aggregate):
         self.title = title
         self.content = content
         self.amount = amount
-        self.status = ProposalStatus.DRAFT.value
+        # On the event, so consumers read the first status instead of assuming it.
+        self.status = status
         self.rejection_reason: str | None = None
         # Stays true once sent, so a withdrawn proposal the client saw stays visible.
         self.was_sent = False
@@ -153,6 +157,7 @@ class Proposal(Aggregate):
             content=validate_content(content),
             amount=validate_amount(amount),
             meta=meta,
+            status=INITIAL_STATUS.value,
         )
 
     # --- state queries ----------------------------------------------------

@@ -19,6 +19,8 @@ class Permission(StrEnum):
     MANAGE_ORGANIZATION = "organization:manage"  # rename, settings, delete
     MANAGE_MEMBERS = "members:manage"
     MANAGE_PROJECTS = "projects:manage"  # create, update, archive, project members
+    # clients, their portal users and proposals; responding to feedback
+    MANAGE_CLIENTS = "clients:manage"
     WRITE_WORK = "work:write"  # tasks, checklists, dependencies, time, messages
     READ = "read"
 
@@ -26,8 +28,8 @@ class Permission(StrEnum):
 PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ORGANIZER: frozenset(Permission),
     Role.MANAGER: frozenset(
-        {Permission.MANAGE_MEMBERS, Permission.MANAGE_PROJECTS, Permission.WRITE_WORK,
-         Permission.READ}
+        {Permission.MANAGE_MEMBERS, Permission.MANAGE_PROJECTS, Permission.MANAGE_CLIENTS,
+         Permission.WRITE_WORK, Permission.READ}
     ),
     Role.CONTRIBUTOR: frozenset({Permission.WRITE_WORK, Permission.READ}),
     Role.CLIENT: frozenset({Permission.READ}),

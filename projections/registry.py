@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from projections.base import ReadModel
 from projections.channels import ChannelsReadModel
+from projections.clients import ClientsReadModel
 from projections.messages import MessagesReadModel
 from projections.organizations import OrganizationsReadModel
 from projections.projects import ProjectsReadModel
@@ -21,6 +22,7 @@ def all_read_models() -> list[ReadModel]:
         ProjectsReadModel(),
         TasksReadModel(),
         TimeLogsReadModel(),
+        ClientsReadModel(),
     ]
 
 

@@ -1,0 +1,370 @@
+"""The contract run: schemathesis, with every check, against a real uvicorn server holding
+real fixtures, so path parameters name organizations, projects, tasks... that exist.
+
+CI runs a bounded version (tests/contract/test_schemathesis.py); the long run is
+
+    python -m tests.contract.run --max-examples 200
+
+which starts its own embedded PostgreSQL in a temporary directory and prints the figures
+(operations, test cases, failures, duration). Both use the same harness:
+
+1. ``ContractServer``: ``bench.server`` (the real app behind uvicorn) as a child process on
+   a free local port, on an existing database (``DATABASE_URL``); the read models are run
+   by the caller's runtime (the test session's, or the long run's own).
+2. ``seed``: fixtures created over HTTP as a user would, one per role and, for every
+   operation that destroys what it names, a disposable one of its own.
+3. ``write_config``: a schemathesis.toml fixing each path parameter to a fixture id, and a
+   Web Fuzzing Commons auth file with two users of different organizations (``owner``
+   runs the tests; ``outsider`` is the peer ``object_level_authorization`` replays reads
+   as: another tenant must get a 404, never the owner's object).
+4. ``run_schemathesis``: the ``st`` command line (its report is the failure report) with
+   a JSON report for the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.server_process import ServerProcess
+
+# Every check schemathesis 4.32 has. object_level_authorization replays a read of the
+# owner's object as the outsider (a user of another organization) and fails if the
+# outsider gets it: the tenant rule says it must be a 404.
+CHECKS = (
+    "not_a_server_error", "status_code_conformance", "content_type_conformance",
+    "response_headers_conformance", "response_schema_conformance", "negative_data_rejection",
+    "positive_data_acceptance", "missing_required_header", "unsupported_method",
+    "allow_header_conformance", "use_after_free", "ensure_resource_availability",
+    "ignored_auth", "object_level_authorization",
+)
+CI_PHASES = ("examples", "coverage", "fuzzing")
+ALL_PHASES = (*CI_PHASES, "stateful")
+PASSWORD = "correct horse battery staple"
+# What positive_data_acceptance accepts by default (schemathesis' own list).
+POSITIVE_STATUSES = ("2xx", "3xx", "401", "403", "404", "409", "429", "5xx")
+
+
+class ContractServer(ServerProcess):
+    """The real app behind uvicorn (``bench.server``) on a free port; the read models are
+    run by the runtime of whoever started it (``VISTONE_PROJECTIONS=external``)."""
+
+    def __init__(self, database_url: str, jwt_secret: str, data_dir: Path) -> None:
+        super().__init__(database_url, jwt_secret, data_dir, log_name="contract-server.log",
+                         extra_env={"VISTONE_PROJECTIONS": "external"})
+
+
+@dataclass
+class Fixtures:
+    """Ids of what ``seed`` created. ``path`` fixes every path parameter; ``operations``
+    gives destructive operations their own disposable ids."""
+
+    owner_email: str
+    outsider_email: str
+    path: dict[str, str] = field(default_factory=dict)
+    operations: dict[str, dict[str, str]] = field(default_factory=dict)
+    body: dict[str, dict[str, str]] = field(default_factory=dict)
+    position: int = 0
+
+
+class Seeder:
+    def __init__(self, base_url: str) -> None:
+        self.http = httpx.Client(base_url=base_url, timeout=30.0)
+        self.token: str | None = None
+        self.position = 0
+
+    def call(self, method: str, path: str, body: Any = None, *,
+             token: str | None = None, status: int = 201) -> dict[str, Any]:
+        headers = {"Authorization": f"Bearer {token or self.token}"} if (token or self.token) \
+            else {}
+        if method == "GET":
+            headers["X-Min-Position"] = str(self.position)
+        r = self.http.request(method, path, json=body, headers=headers)
+        if r.status_code != status:
+            raise RuntimeError(f"seeding: {method} {path} answered {r.status_code}: {r.text}")
+        answer: dict[str, Any] = r.json()
+        if isinstance(answer.get("position"), int):
+            self.position = max(self.position, answer["position"])
+        return answer
+
+    def person(self, name: str) -> tuple[str, str]:
+        email = f"{name.lower()}-{uuid.uuid4().hex[:10]}@contract.example"
+        answer = self.call("POST", "/v1/auth/register",
+                           {"email": email, "name": name, "password": PASSWORD}, token="")
+        return answer["id"], email
+
+    def login(self, email: str) -> str:
+        answer = self.call("POST", "/v1/auth/login", {"email": email, "password": PASSWORD},
+                           token="", status=200)
+        token: str = answer["access_token"]
+        return token
+
+    def organization(self, name: str) -> str:
+        slug = f"{name.lower()}-{uuid.uuid4().hex[:8]}"
+        return str(self.call("POST", "/v1/organizations",
+                             {"name": f"{name} {slug}", "slug": slug})["id"])
+
+
+def seed(base_url: str) -> Fixtures:
+    """Create the fixtures over HTTP: what the path parameters name, one member of each
+    role, and a disposable record for each operation that removes or freezes one."""
+    s = Seeder(base_url)
+    owner, owner_email = s.person("Owner")
+    outsider, outsider_email = s.person("Outsider")
+    people = {role: s.person(role)[0] for role in (
+        "Manager", "Contributor", "Client", "Leaver", "Promoted", "ProjectLeaver",
+        "ProjectPromoted", "ChannelLeaver")}
+
+    s.token = s.login(outsider_email)
+    s.organization("Elsewhere")  # the outsider's own tenant
+    s.token = s.login(owner_email)
+    org = s.organization("Acme")
+    doomed_org = s.organization("Doomed")
+    o = f"/v1/organizations/{org}"
+    for name, user in people.items():
+        role = name if name in ("Manager", "Contributor", "Client") else "Contributor"
+        s.call("POST", f"{o}/members", {"user_id": user, "role": role})
+
+    project = s.call("POST", f"{o}/projects", {"name": "Website"})["id"]
+    archived_project = s.call("POST", f"{o}/projects", {"name": "To archive"})["id"]
+    status_project = s.call("POST", f"{o}/projects", {"name": "Status changes"})["id"]
+    p = f"{o}/projects/{project}"
+    for name in ("Contributor", "ProjectLeaver", "ProjectPromoted"):
+        s.call("POST", f"{p}/members", {"user_id": people[name], "role": "Member"})
+
+    task = s.call("POST", f"{p}/tasks", {"title": "Landing page",
+                                         "assignee_id": people["Contributor"]})["id"]
+    blocker = s.call("POST", f"{p}/tasks", {"title": "Wireframes"})["id"]
+    removable_blocker = s.call("POST", f"{p}/tasks", {"title": "Copy"})["id"]
+    next_blocker = s.call("POST", f"{p}/tasks", {"title": "Review"})["id"]
+    t = f"{o}/tasks/{task}"
+    s.call("POST", f"{t}/dependencies", {"depends_on_id": blocker})
+    s.call("POST", f"{t}/dependencies", {"depends_on_id": removable_blocker})
+    item = s.call("POST", f"{t}/checklist", {"text": "Hero image"})["item_id"]
+    removable_item = s.call("POST", f"{t}/checklist", {"text": "Footer"})["item_id"]
+
+    channel = s.call("POST", f"{o}/channels", {"kind": "team", "name": "general"})["id"]
+    c = f"{o}/channels/{channel}"
+    s.call("POST", f"{c}/members", {"user_id": people["ChannelLeaver"]})
+    message = s.call("POST", f"{c}/messages", {"content": "Hello"})["id"]
+    removable_message = s.call("POST", f"{c}/messages", {"content": "Typo"})["id"]
+
+    log = {"task_id": task, "work_date": "2026-01-05", "hours": "2.50"}
+    time_log = s.call("POST", f"{o}/time-logs", log)["id"]
+    removable_time_log = s.call("POST", f"{o}/time-logs",
+                                {**log, "work_date": "2026-01-06"})["id"]
+    # The read models have everything before the run starts.
+    s.call("GET", f"{o}/time-logs/{time_log}", status=200)
+
+    member = "/v1/organizations/{organization_id}/members/{user_id}"
+    project_member = "/v1/organizations/{organization_id}/projects/{project_id}/members/{user_id}"
+    return Fixtures(
+        owner_email=owner_email, outsider_email=outsider_email, position=s.position,
+        path={
+            "organization_id": org, "project_id": project, "task_id": task,
+            "channel_id": channel, "message_id": message, "time_log_id": time_log,
+            "user_id": owner, "item_id": item, "depends_on_id": blocker,
+        },
+        operations={
+            "DELETE /v1/organizations/{organization_id}": {"organization_id": doomed_org},
+            f"PATCH {member}": {"user_id": people["Promoted"]},
+            f"DELETE {member}": {"user_id": people["Leaver"]},
+            f"PATCH {project_member}": {"user_id": people["ProjectPromoted"]},
+            f"DELETE {project_member}": {"user_id": people["ProjectLeaver"]},
+            "POST /v1/organizations/{organization_id}/projects/{project_id}/archive":
+                {"project_id": archived_project},
+            "POST /v1/organizations/{organization_id}/projects/{project_id}/status":
+                {"project_id": status_project},
+            "DELETE /v1/organizations/{organization_id}/channels/{channel_id}/members/{user_id}":
+                {"user_id": people["ChannelLeaver"]},
+            "DELETE /v1/organizations/{organization_id}/messages/{message_id}":
+                {"message_id": removable_message},
+            "DELETE /v1/organizations/{organization_id}/time-logs/{time_log_id}":
+                {"time_log_id": removable_time_log},
+            "DELETE /v1/organizations/{organization_id}/tasks/{task_id}/checklist/{item_id}":
+                {"item_id": removable_item},
+            "DELETE /v1/organizations/{organization_id}/tasks/{task_id}/dependencies/"
+            "{depends_on_id}": {"depends_on_id": removable_blocker},
+        },
+        # Bodies naming a record that must exist for the request to get past a 404 (the
+        # first one succeeds, the next ones conflict); the login of a real user, so its
+        # answer is checked too.
+        body={
+            "POST /v1/auth/login": {"email": owner_email, "password": PASSWORD},
+            "POST /v1/organizations/{organization_id}/time-logs": {"task_id": task},
+            "POST /v1/organizations/{organization_id}/tasks/{task_id}/dependencies":
+                {"depends_on_id": next_blocker},
+            "POST /v1/organizations/{organization_id}/channels/{channel_id}/members":
+                {"user_id": people["Manager"]},
+            "POST /v1/organizations/{organization_id}/projects/{project_id}/members":
+                {"user_id": people["Manager"]},
+        },
+    )
+
+
+def _toml(value: Any) -> str:
+    # JSON strings are valid TOML basic strings for the ASCII values written here.
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{json.dumps(k)} = {_toml(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return json.dumps(value)
+
+
+def cursor_operations(document: dict[str, Any]) -> set[str]:
+    """The lists: operations taking a ``cursor`` query parameter."""
+    return {f"{method.upper()} {path}" for path, item in document["paths"].items()
+            for method, operation in item.items()
+            if any(p["name"] == "cursor" and p["in"] == "query"
+                   for p in operation.get("parameters", []))}
+
+
+def write_config(fixtures: Fixtures, document: dict[str, Any], directory: Path) -> Path:
+    """schemathesis.toml (fixture ids for the path parameters, per-operation disposable
+    ids and bodies, the WFC auth of the two users) in ``directory``; returns its path."""
+    login = {"verb": "POST", "endpoint": "/v1/auth/login", "contentType": "application/json",
+             "token": {"extractFrom": "body", "extractSelector": "/access_token",
+                       "sendIn": "header", "sendName": "Authorization",
+                       "sendTemplate": "Bearer {token}"}}
+    auth = {"auth": [
+        {"name": name, "loginEndpointAuth": {
+            **login, "payloadRaw": json.dumps({"email": email, "password": PASSWORD})}}
+        for name, email in (("owner", fixtures.owner_email),
+                            ("outsider", fixtures.outsider_email))]}
+    auth_path = directory / "wfc-auth.json"
+    auth_path.write_text(json.dumps(auth, indent=2))
+    lines = [
+        "[auth.wfc]",
+        f"path = {_toml(str(auth_path))}",
+        'user = "owner"',
+        'peers = ["owner", "outsider"]',
+        "",
+        "[parameters]",
+        *(f"{_toml('path.' + k)} = {_toml(v)}" for k, v in fixtures.path.items()),
+    ]
+    # A cursor is opaque: only one the API issued is valid, which no schema can say, so a
+    # list answers a generated one with 400 invalid-cursor (documented) even when the
+    # request is otherwise schema-valid. Nothing else in a list's query answers 400.
+    lists = cursor_operations(document)
+    for name in sorted(set(fixtures.operations) | set(fixtures.body) | lists):
+        parameters = {f"path.{k}": v for k, v in fixtures.operations.get(name, {}).items()}
+        parameters |= {f"body.{k}": v for k, v in fixtures.body.get(name, {}).items()}
+        lines += ["", "[[operations]]", f"include-name = {_toml(name)}"]
+        if parameters:
+            lines.append(f"parameters = {_toml(parameters)}")
+        if name in lists:
+            accepted = [*POSITIVE_STATUSES, "400"]
+            lines.append("checks = { positive_data_acceptance = { expected-statuses = "
+                         f"{_toml(accepted)} }} }}")
+    path = directory / "schemathesis.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@dataclass
+class Outcome:
+    exit_code: int
+    output: str
+    report: dict[str, Any]
+    seconds: float
+
+    @property
+    def failures(self) -> int:
+        return sum(group["count"] for group in self.report.get("failures", []))
+
+    @property
+    def errors(self) -> int:
+        return sum(group["count"] for group in self.report.get("errors", []))
+
+    def figures(self) -> str:
+        operations = self.report.get("operations") or {}
+        cases = self.report.get("test_cases") or {}
+        return (f"operations: {operations.get('tested')} tested of {operations.get('total')}"
+                f" | test cases: {cases.get('generated')} generated,"
+                f" {cases.get('with_failures')} with failures"
+                f" | failures: {self.failures} ({len(self.report.get('failures', []))} kinds)"
+                f" | errors: {self.errors} | {self.seconds:.0f} s")
+
+
+def run_schemathesis(base_url: str, config: Path, *, max_examples: int,
+                     phases: tuple[str, ...] = CI_PHASES, seed_value: int | None = 1,
+                     workers: int = 1, extra: tuple[str, ...] = ()) -> Outcome:
+    report = config.parent / "report.json"
+    command = [
+        str(Path(sys.executable).with_name("st")), "--no-color", "--config-file", str(config),
+        "run", f"{base_url}/openapi.json",
+        "--checks", ",".join(CHECKS), "--phases", ",".join(phases),
+        "--max-examples", str(max_examples), "--workers", str(workers),
+        "--report", "json", "--report-json-path", str(report),
+        "--generation-database", "none", "--request-timeout", "30",
+        *(("--seed", str(seed_value)) if seed_value is not None else ()), *extra,
+    ]
+    started = time.monotonic()
+    done = subprocess.run(command, capture_output=True, text=True, cwd=config.parent,
+                          env={**os.environ, "SCHEMATHESIS_TELEMETRY": "false"})
+    seconds = time.monotonic() - started
+    document = json.loads(report.read_text()) if report.exists() else {}
+    return Outcome(done.returncode, done.stdout + done.stderr, document, seconds)
+
+
+def contract_run(database_url: str, jwt_secret: str, work_dir: Path, *, max_examples: int,
+                 phases: tuple[str, ...] = CI_PHASES, seed_value: int | None = 1,
+                 workers: int = 1) -> Outcome:
+    """Start the server, seed it, run schemathesis, stop the server."""
+    server = ContractServer(database_url, jwt_secret, work_dir)
+    try:
+        server.wait_ready()
+        document = httpx.get(f"{server.base_url}/openapi.json", timeout=30).json()
+        config = write_config(seed(server.base_url), document, work_dir)
+        return run_schemathesis(server.base_url, config, max_examples=max_examples,
+                                phases=phases, seed_value=seed_value, workers=workers)
+    finally:
+        server.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="The long contract run (schemathesis, "
+                                     "every check) against a real server and fixtures")
+    parser.add_argument("--max-examples", type=int, default=200)
+    parser.add_argument("--phases", default=",".join(ALL_PHASES))
+    parser.add_argument("--seed", type=int, default=None, help="default: random")
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args(argv)
+
+    # Cheaper password hashing for the many registrations the run makes.
+    os.environ.setdefault("VISTONE_ARGON2_MEMORY_KIB", "8192")
+    os.environ.setdefault("VISTONE_ARGON2_TIME_COST", "1")
+    from vistone.config import Settings
+    from vistone.runtime import Runtime
+
+    data_dir = Path(tempfile.mkdtemp(prefix="vistone-contract-"))
+    runtime = Runtime.open(Settings(data_dir=data_dir, jwt_secret=uuid.uuid4().hex * 2))
+    try:
+        runtime.start_projections()
+        outcome = contract_run(runtime.database.url, runtime.settings.resolve_jwt_secret(),
+                               data_dir / "run", max_examples=args.max_examples,
+                               phases=tuple(args.phases.split(",")), seed_value=args.seed,
+                               workers=args.workers)
+    finally:
+        runtime.close()
+        runtime.database.release()
+        shutil.rmtree(data_dir, ignore_errors=True)
+    print(outcome.output)
+    print(outcome.figures())
+    return 0 if outcome.exit_code == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -51,3 +51,58 @@ def add_member(client: TestClient, owner: Person, organization_id: str, person: 
 def fresh(position: int | None) -> dict[str, str]:
     """Headers that make a query wait until it reflects ``position``."""
     return {"X-Min-Position": str(position)} if position is not None else {}
+
+
+def new_client(runtime: Any, organization_id: str, name: str = "Client", *,
+               archived: bool = False) -> dict[str, Any]:
+    """A client of the organization saved straight through the application (its name
+    claim is the client commands' business, not needed here): its id and log position."""
+    from domain.base import CommandContext
+    from domain.client import Client
+
+    organization = uuid.UUID(organization_id)
+    meta = CommandContext(actor_id=None, organization_id=organization).meta
+    client = Client.create(id=uuid.uuid4(), organization_id=organization,
+                           name=f"{name} {uuid.uuid4().hex[:8]}", meta=meta)
+    if archived:
+        client.archive(meta)
+    recordings = runtime.app.save(client)
+    return {"id": str(client.id), "position": max(r.notification.id for r in recordings)}
+
+
+# --- the client context ---------------------------------------------------------------------
+
+def add_client(client: TestClient, owner: Person, organization_id: str,
+               name: str | None = None, **fields: Any) -> dict[str, Any]:
+    """A new client of the organization (portal access on unless ``fields`` say
+    otherwise); the command's answer."""
+    body = {"name": name or f"Client {uuid.uuid4().hex[:8]}", "portal_access": True, **fields}
+    r = client.post(f"/v1/organizations/{organization_id}/clients", json=body,
+                    headers=owner.headers)
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+def add_portal_user(client: TestClient, owner: Person, organization_id: str,
+                    client_id: str, name: str = "Portal") -> tuple[Person, int]:
+    """A new person, member of the organization with the Client role, linked to the
+    client; and the log position of the link."""
+    person = new_person(client, name)
+    add_member(client, owner, organization_id, person, "Client")
+    r = client.post(f"/v1/organizations/{organization_id}/clients/{client_id}/portal-users",
+                    json={"user_id": person.id}, headers=owner.headers)
+    assert r.status_code == 201, r.text
+    return person, int(r.json()["position"])
+
+
+def add_client_project(client: TestClient, owner: Person, organization_id: str,
+                       client_id: str | None, name: str | None = None) -> dict[str, Any]:
+    """A new project of the organization, for the client (linked to it) when one is
+    given; the command's answer."""
+    body: dict[str, Any] = {"name": name or f"Project {uuid.uuid4().hex[:8]}"}
+    if client_id is not None:
+        body["client_id"] = client_id
+    r = client.post(f"/v1/organizations/{organization_id}/projects", json=body,
+                    headers=owner.headers)
+    assert r.status_code == 201, r.text
+    return dict(r.json())

@@ -231,9 +231,12 @@ def cursor_operations(document: dict[str, Any]) -> set[str]:
                    for p in operation.get("parameters", []))}
 
 
-def write_config(fixtures: Fixtures, document: dict[str, Any], directory: Path) -> Path:
-    """schemathesis.toml (fixture ids for the path parameters, per-operation disposable
-    ids and bodies, the WFC auth of the two users) in ``directory``; returns its path."""
+def write_config(fixtures: Fixtures, document: dict[str, Any], directory: Path, *,
+                 stateful: bool = False) -> Path:
+    """A schemathesis config in ``directory``: the WFC auth of the two users, and for the
+    unit phases fixture ids for the path parameters, disposable ids and bodies per
+    operation. The stateful phase gets no fixed ids: its ids come from the responses it
+    links (an id fixed in the config would win over the one just created)."""
     login = {"verb": "POST", "endpoint": "/v1/auth/login", "contentType": "application/json",
              "token": {"extractFrom": "body", "extractSelector": "/access_token",
                        "sendIn": "header", "sendName": "Authorization",
@@ -245,22 +248,21 @@ def write_config(fixtures: Fixtures, document: dict[str, Any], directory: Path) 
                             ("outsider", fixtures.outsider_email))]}
     auth_path = directory / "wfc-auth.json"
     auth_path.write_text(json.dumps(auth, indent=2))
-    lines = [
-        "[auth.wfc]",
-        f"path = {_toml(str(auth_path))}",
-        'user = "owner"',
-        'peers = ["owner", "outsider"]',
-        "",
-        "[parameters]",
-        *(f"{_toml('path.' + k)} = {_toml(v)}" for k, v in fixtures.path.items()),
-    ]
+    lines = ["[auth.wfc]", f"path = {_toml(str(auth_path))}", 'user = "owner"',
+             'peers = ["owner", "outsider"]']
+    path_parameters = {} if stateful else fixtures.path
+    operations = {} if stateful else fixtures.operations
+    bodies = {} if stateful else fixtures.body
+    if path_parameters:
+        lines += ["", "[parameters]",
+                  *(f"{_toml('path.' + k)} = {_toml(v)}" for k, v in path_parameters.items())]
     # A cursor is opaque: only one the API issued is valid, which no schema can say, so a
     # list answers a generated one with 400 invalid-cursor (documented) even when the
     # request is otherwise schema-valid. Nothing else in a list's query answers 400.
     lists = cursor_operations(document)
-    for name in sorted(set(fixtures.operations) | set(fixtures.body) | lists):
-        parameters = {f"path.{k}": v for k, v in fixtures.operations.get(name, {}).items()}
-        parameters |= {f"body.{k}": v for k, v in fixtures.body.get(name, {}).items()}
+    for name in sorted(set(operations) | set(bodies) | lists):
+        parameters = {f"path.{k}": v for k, v in operations.get(name, {}).items()}
+        parameters |= {f"body.{k}": v for k, v in bodies.get(name, {}).items()}
         lines += ["", "[[operations]]", f"include-name = {_toml(name)}"]
         if parameters:
             lines.append(f"parameters = {_toml(parameters)}")
@@ -268,40 +270,53 @@ def write_config(fixtures: Fixtures, document: dict[str, Any], directory: Path) 
             accepted = [*POSITIVE_STATUSES, "400"]
             lines.append("checks = { positive_data_acceptance = { expected-statuses = "
                          f"{_toml(accepted)} }} }}")
-    path = directory / "schemathesis.toml"
+    path = directory / ("schemathesis-stateful.toml" if stateful else "schemathesis.toml")
     path.write_text("\n".join(lines) + "\n")
     return path
 
 
 @dataclass
 class Outcome:
+    """One or two schemathesis runs (the unit phases, then the stateful one)."""
+
     exit_code: int
     output: str
-    report: dict[str, Any]
+    reports: list[dict[str, Any]]
     seconds: float
+
+    def _count(self, key: str) -> int:
+        return sum(group["count"] for report in self.reports for group in report.get(key, []))
 
     @property
     def failures(self) -> int:
-        return sum(group["count"] for group in self.report.get("failures", []))
+        return self._count("failures")
 
     @property
     def errors(self) -> int:
-        return sum(group["count"] for group in self.report.get("errors", []))
+        return self._count("errors")
 
     def figures(self) -> str:
-        operations = self.report.get("operations") or {}
-        cases = self.report.get("test_cases") or {}
-        return (f"operations: {operations.get('tested')} tested of {operations.get('total')}"
-                f" | test cases: {cases.get('generated')} generated,"
-                f" {cases.get('with_failures')} with failures"
-                f" | failures: {self.failures} ({len(self.report.get('failures', []))} kinds)"
-                f" | errors: {self.errors} | {self.seconds:.0f} s")
+        tested = max(((r.get("operations") or {}).get("tested") or 0 for r in self.reports),
+                     default=0)
+        total = max(((r.get("operations") or {}).get("total") or 0 for r in self.reports),
+                    default=0)
+        cases = [r.get("test_cases") or {} for r in self.reports]
+        generated = sum(c.get("generated") or 0 for c in cases)
+        with_failures = sum(c.get("with_failures") or 0 for c in cases)
+        kinds = {group["code"] for r in self.reports for group in r.get("failures", [])}
+        return (f"operations: {tested} tested of {total} | test cases: {generated} generated,"
+                f" {with_failures} with failures | failures: {self.failures}"
+                f" ({len(kinds)} kinds) | errors: {self.errors} | {self.seconds:.0f} s")
+
+    def __add__(self, other: Outcome) -> Outcome:
+        return Outcome(max(self.exit_code, other.exit_code), self.output + other.output,
+                       self.reports + other.reports, self.seconds + other.seconds)
 
 
 def run_schemathesis(base_url: str, config: Path, *, max_examples: int,
                      phases: tuple[str, ...] = CI_PHASES, seed_value: int | None = 1,
-                     workers: int = 1, extra: tuple[str, ...] = ()) -> Outcome:
-    report = config.parent / "report.json"
+                     workers: int = 1) -> Outcome:
+    report = config.with_suffix(".report.json")
     command = [
         str(Path(sys.executable).with_name("st")), "--no-color", "--config-file", str(config),
         "run", f"{base_url}/openapi.json",
@@ -309,27 +324,37 @@ def run_schemathesis(base_url: str, config: Path, *, max_examples: int,
         "--max-examples", str(max_examples), "--workers", str(workers),
         "--report", "json", "--report-json-path", str(report),
         "--generation-database", "none", "--request-timeout", "30",
-        *(("--seed", str(seed_value)) if seed_value is not None else ()), *extra,
+        *(("--seed", str(seed_value)) if seed_value is not None else ()),
     ]
     started = time.monotonic()
     done = subprocess.run(command, capture_output=True, text=True, cwd=config.parent,
                           env={**os.environ, "SCHEMATHESIS_TELEMETRY": "false"})
     seconds = time.monotonic() - started
-    document = json.loads(report.read_text()) if report.exists() else {}
-    return Outcome(done.returncode, done.stdout + done.stderr, document, seconds)
+    reports = [json.loads(report.read_text())] if report.exists() else []
+    return Outcome(done.returncode, done.stdout + done.stderr, reports, seconds)
 
 
 def contract_run(database_url: str, jwt_secret: str, work_dir: Path, *, max_examples: int,
                  phases: tuple[str, ...] = CI_PHASES, seed_value: int | None = 1,
                  workers: int = 1) -> Outcome:
-    """Start the server, seed it, run schemathesis, stop the server."""
+    """Start the server, seed it, run schemathesis (the unit phases on the fixtures, then
+    the stateful phase if asked), stop the server."""
     server = ContractServer(database_url, jwt_secret, work_dir)
     try:
         server.wait_ready()
         document = httpx.get(f"{server.base_url}/openapi.json", timeout=30).json()
-        config = write_config(seed(server.base_url), document, work_dir)
-        return run_schemathesis(server.base_url, config, max_examples=max_examples,
-                                phases=phases, seed_value=seed_value, workers=workers)
+        fixtures = seed(server.base_url)
+        runs = [(tuple(p for p in phases if p != "stateful"), False)]
+        if "stateful" in phases:
+            runs.append((("stateful",), True))
+        outcome = Outcome(0, "", [], 0.0)
+        for run_phases, stateful in runs:
+            if run_phases:
+                config = write_config(fixtures, document, work_dir, stateful=stateful)
+                outcome += run_schemathesis(server.base_url, config, max_examples=max_examples,
+                                            phases=run_phases, seed_value=seed_value,
+                                            workers=workers)
+        return outcome
     finally:
         server.stop()
 

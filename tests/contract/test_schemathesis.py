@@ -23,6 +23,6 @@ def test_schemathesis_finds_nothing(runtime: Runtime, settings: Settings,
     outcome = contract_run(runtime.database.url, settings.resolve_jwt_secret(), tmp_path,
                            max_examples=MAX_EXAMPLES, phases=CI_PHASES, seed_value=SEED)
     print(outcome.figures())
-    assert outcome.report, f"schemathesis wrote no report:\n{outcome.output}"
+    assert outcome.reports, f"schemathesis wrote no report:\n{outcome.output}"
     assert (outcome.exit_code, outcome.failures, outcome.errors) == (0, 0, 0), (
         f"{outcome.output}\n{outcome.figures()}")

@@ -24,8 +24,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from api.main import create_app
-from domain.base import CommandContext
+from domain.base import CommandContext, InvalidValue
 from domain.channel import ChannelKind
+from domain.client import ADDRESS_FIELDS, COUNTRY_CODES, validate_email_address
 from domain.message import MAX_ATTACHMENTS, MAX_CONTENT_LENGTH, MAX_FILE_TYPE_LENGTH
 from domain.project import ProjectRole, ProjectStatus
 from domain.roles import Role
@@ -34,7 +35,17 @@ from domain.values import INT64_MAX, INT64_MIN, MAX_JSON_DEPTH, MAX_MONEY
 from projections.registry import all_read_models
 from projections.runner import catch_up
 from vistone.app import Command
-from vistone.commands import channels, organizations, projects, tasks, timelogs, users
+from vistone.commands import (
+    channels,
+    client_feedback,
+    clients,
+    organizations,
+    projects,
+    proposals,
+    tasks,
+    timelogs,
+    users,
+)
 from vistone.runtime import Runtime
 
 # --- accepted extremes ----------------------------------------------------------------------
@@ -206,7 +217,7 @@ def run_every_command(runtime: Runtime, v: Values) -> World:
 
     start, end = v.dates
     project = projects.create_project(
-        Command(app, a), org, name=v.project_name, description=v.description, client_id=cli,
+        Command(app, a), org, name=v.project_name, description=v.description,
         start_date=start, end_date=end, budget=v.budgets[0]).id
     projects.update_project(Command(app, a), org, project, changes={
         "name": v.project_rename, "description": v.description[::-1].strip() or None,
@@ -299,19 +310,157 @@ def assert_served(runtime: Runtime, w: World, v: Values) -> None:
         assert v.content[1] in [m["content"] for m in messages["items"]]
 
 
+# --- the client context ---------------------------------------------------------------------
+
+def _accepted_email(email: str) -> bool:
+    try:
+        validate_email_address(email)
+    except InvalidValue:
+        return False
+    return True
+
+
+# Long, internationalized (normalized to NFC, domain lower-cased) and ordinary addresses.
+client_emails = st.one_of(
+    st.sampled_from(["\u00d1and\u00fa@\u4f8b\u3048.jp", "U\u0308ml@EXAMPLE.com",
+                     f"{'a' * 64}@{'b' * 63}.{'c' * 63}.{'d' * 60}.com"]),
+    st.emails(),
+).filter(_accepted_email)
+phones = st.from_regex(r"\+?[0-9 ().\-]{5,32}", fullmatch=True).filter(
+    lambda p: len(p.strip()) >= 5 and sum(c.isdigit() for c in p) >= 5)
+
+
+@dataclass
+class ClientValues:
+    names: list[str]
+    email: str
+    phone: str
+    address: dict[str, str | None]
+    proposal_titles: list[str]
+    proposal_content: str
+    amounts: list[Decimal]
+    reason: str
+    ratings: list[int]
+    comments: list[str]
+    response: str
+
+
+@st.composite
+def client_values(draw: st.DrawFn) -> ClientValues:
+    address: dict[str, str | None] = {key: draw(text(200)) for key in ADDRESS_FIELDS}
+    address["country"] = draw(st.sampled_from(sorted(COUNTRY_CODES)))
+    return ClientValues(
+        names=[draw(text(200)) for _ in range(2)],
+        email=draw(client_emails),
+        phone=draw(phones),
+        address=address,
+        proposal_titles=[draw(text(200)) for _ in range(3)],
+        proposal_content=draw(text(20_000)),
+        amounts=[draw(money) for _ in range(2)],
+        reason=draw(text(2000)),
+        ratings=[draw(st.integers(1, 5)) for _ in range(2)],
+        comments=[draw(text(5000)) for _ in range(2)],
+        response=draw(text(5000)),
+    )
+
+
+@dataclass
+class ClientWorld:
+    client: UUID
+    proposals: list[UUID]
+    feedback: list[UUID]
+
+
+def run_client_commands(runtime: Runtime, w: World, v: ClientValues) -> ClientWorld:
+    """Every event of Client, Proposal and ClientFeedback, through the command functions."""
+    app = runtime.app
+    anonymous = CommandContext(actor_id=None, correlation_id=v.names[0][:200])
+    portal = users.register_user(Command(app, anonymous), email=f"p-{uuid.uuid4().hex}@x.io",
+                                 name=v.names[0], password="correct horse").id
+    a = CommandContext(actor_id=w.ann, correlation_id=v.names[1][:200])
+    organizations.add_member(Command(app, a), w.org, role=Role.CLIENT, user_id=portal)
+    client = clients.create_client(Command(app, a), w.org, name=v.names[0], email=v.email,
+                                   phone=v.phone, address=v.address, portal_access=True).id
+    clients.update_client(Command(app, a), w.org, client, changes={
+        "name": v.names[1], "email": None, "phone": None, "address": None,
+        "portal_access": False})
+    clients.update_client(Command(app, a), w.org, client, changes={
+        "email": v.email, "phone": v.phone, "address": v.address, "portal_access": True})
+    clients.link_portal_user(Command(app, a), w.org, client, user_id=portal)
+    clients.unlink_portal_user(Command(app, a), w.org, client, portal)
+    clients.link_portal_user(Command(app, a), w.org, client, user_id=portal)
+    clients.archive_client(Command(app, a), w.org, client)
+    clients.restore_client(Command(app, a), w.org, client)
+    project = projects.create_project(Command(app, a), w.org, name=f"for {uuid.uuid4().hex}",
+                                      client_id=client).id
+
+    p = CommandContext(actor_id=portal, correlation_id=v.names[0][:200])
+    made = [proposals.create_proposal(Command(app, a), w.org, client, title=title,
+                                      content=v.proposal_content, amount=v.amounts[0],
+                                      project_id=project).id
+            for title in v.proposal_titles]
+    proposals.update_proposal(Command(app, a), w.org, made[0], changes={
+        "title": v.proposal_titles[2], "content": None, "amount": v.amounts[1]})
+    for proposal in made[:2]:
+        proposals.send_proposal(Command(app, a), w.org, proposal)
+    proposals.accept_proposal(Command(app, p), w.org, made[0])
+    proposals.reject_proposal(Command(app, p), w.org, made[1], reason=v.reason)
+    proposals.withdraw_proposal(Command(app, a), w.org, made[2])
+
+    feedback = [
+        client_feedback.give_feedback(Command(app, p), w.org, client, rating=v.ratings[0],
+                                      comment=v.comments[0], project_id=project).id,
+        client_feedback.give_feedback(Command(app, a), w.org, client, rating=v.ratings[1]).id,
+    ]
+    client_feedback.edit_feedback(Command(app, p), w.org, feedback[0], changes={
+        "rating": 6 - v.ratings[0], "comment": v.comments[1]})
+    client_feedback.respond_to_feedback(Command(app, a), w.org, feedback[0],
+                                        response=v.response)
+    return ClientWorld(client, made, feedback)
+
+
+def assert_clients_served(runtime: Runtime, w: World, cw: ClientWorld, v: ClientValues) -> None:
+    app = create_app(runtime, run_projections=False)
+    token, _ = app.state.tokens.issue(w.ann)
+    headers = {"Authorization": f"Bearer {token}"}
+    o = f"/v1/organizations/{w.org}"
+    c = f"{o}/clients/{cw.client}"
+    with TestClient(app, raise_server_exceptions=False) as http:
+        for url in [f"{o}/clients", c, f"{c}/proposals", f"{c}/feedback",
+                    *(f"{o}/proposals/{p}" for p in cw.proposals),
+                    *(f"{o}/feedback/{f}" for f in cw.feedback)]:
+            r = http.get(url, headers=headers)
+            assert r.status_code == 200, (url, r.status_code, r.text[:500])
+        served = http.get(c, headers=headers).json()
+        assert served["name"] == v.names[1].strip()
+        assert served["email"] == validate_email_address(v.email)
+        assert served["address"]["country"] == v.address["country"]
+        assert [u for u in served["portal_users"]] and served["project_ids"]
+        first = http.get(f"{o}/proposals/{cw.proposals[0]}", headers=headers).json()
+        assert first["title"] == v.proposal_titles[2].strip()
+        assert Decimal(first["amount"]) == v.amounts[1] and first["status"] == "ACCEPTED"
+        rejected = http.get(f"{o}/proposals/{cw.proposals[1]}", headers=headers).json()
+        assert rejected["rejection_reason"] == v.reason
+        feedback = http.get(f"{o}/feedback/{cw.feedback[0]}", headers=headers).json()
+        assert (feedback["rating"], feedback["comment"], feedback["response"]) == (
+            6 - v.ratings[0], v.comments[1], v.response.strip())
+
+
 @settings(max_examples=25, deadline=None, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                  HealthCheck.data_too_large, HealthCheck.filter_too_much])
-@given(v=values())
+@given(v=values(), cv=client_values())
 def test_every_read_model_stores_and_serves_every_accepted_event(
-    fresh_runtime: Runtime, v: Values
+    fresh_runtime: Runtime, v: Values, cv: ClientValues
 ) -> None:
     runtime = fresh_runtime
     registered = {m.name for m in all_read_models()}
     assert {m.name for m in runtime.read_models} == registered  # every one, no exception
     world = run_every_command(runtime, v)
+    client_world = run_client_commands(runtime, world, cv)
     catch_up(runtime.app, runtime.pool, runtime.read_models)  # raises the first error
     assert_served(runtime, world, v)
+    assert_clients_served(runtime, world, client_world, cv)
     # Archiving the project and deleting the organization are events too.
     ctx = CommandContext(world.ann)
     projects.archive_project(Command(runtime.app, ctx), world.org, world.project)

@@ -12,7 +12,17 @@ from domain.project import ProjectRole, ProjectStatus
 from domain.roles import Role
 from domain.task import TaskPriority, TaskStatus
 from vistone.app import Command, Vistone
-from vistone.commands import channels, organizations, projects, tasks, timelogs, users
+from vistone.commands import (
+    channels,
+    client_feedback,
+    clients,
+    organizations,
+    projects,
+    proposals,
+    tasks,
+    timelogs,
+    users,
+)
 
 DEMO_EMAIL = "demo@vistone.example"
 DEMO_PASSWORD = "vistone-demo"  # noqa: S105 - a documented demo login, not a secret
@@ -70,4 +80,25 @@ def load_demo(app: Vistone, *, only_if_empty: bool) -> tuple[str, str] | None:
     chris = CommandContext(actor_id=people["Chris"], correlation_id="demo", causation_id="demo")
     timelogs.log_time(Command(app, chris), org, task_id=design, work_date=today - timedelta(days=1),
                       hours=Decimal("6.5"), description="Moodboard and first wireframe")
+
+    # The client context: Northwind Coffee, its portal (Clara), a proposal it was sent and
+    # its feedback on the relaunch, answered.
+    northwind = clients.create_client(
+        Command(app, ctx), org, name="Northwind Coffee", email="hello@northwind.example.com",
+        phone="+33 1 23 45 67 89", portal_access=True,
+        address={"line1": "12 rue des Lilas", "city": "Paris", "postal_code": "75011",
+                 "country": "FR"}).id
+    clients.link_portal_user(Command(app, ctx), org, northwind, user_id=people["Clara"])
+    projects.update_project(Command(app, ctx), org, project, changes={"client_id": northwind})
+    offer = proposals.create_proposal(
+        Command(app, ctx), org, northwind, title="Online shop (phase 2)",
+        content="A shop for beans and gift boxes, after the relaunch.",
+        amount=Decimal("18500"), project_id=project).id
+    proposals.send_proposal(Command(app, ctx), org, offer)
+    clara = CommandContext(actor_id=people["Clara"], correlation_id="demo", causation_id="demo")
+    feedback = client_feedback.give_feedback(
+        Command(app, clara), org, northwind, rating=5, project_id=project,
+        comment="The new home page design is exactly what we wanted.").id
+    client_feedback.respond_to_feedback(Command(app, ctx), org, feedback,
+                                        response="Thank you, Clara! The build starts Monday.")
     return DEMO_EMAIL, DEMO_PASSWORD

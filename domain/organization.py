@@ -8,16 +8,21 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.base import InvalidValue, NotFound, RuleViolation, require_text
+from domain.base import Forbidden, InvalidValue, NotFound, RuleViolation, require_text
 from domain.roles import Role
 from domain.values import json_size, strict_json
 
-SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])$")
+MAX_NAME = 200
+MIN_SLUG, MAX_SLUG = 3, 63
+# Runs of lowercase letters and digits joined by single hyphens.
+SLUG = r"[a-z0-9]+(?:-[a-z0-9]+)*"
+SLUG_PATTERN = re.compile(SLUG)
 MAX_SETTINGS_BYTES = 16_384
 
 
 def validate_slug(slug: str) -> str:
-    if not isinstance(slug, str) or not SLUG_PATTERN.fullmatch(slug) or "--" in slug:
+    if not isinstance(slug, str) or not MIN_SLUG <= len(slug) <= MAX_SLUG \
+            or not SLUG_PATTERN.fullmatch(slug):
         raise InvalidValue(
             "slug must be 3-63 lowercase letters, digits or single hyphens, "
             "starting and ending with a letter or digit",
@@ -45,20 +50,48 @@ class LastOrganizer(RuleViolation):
 
 
 class Organization(Aggregate):
-    @event("Created")
-    def __init__(
-        self, id: UUID, name: str, slug: str, founder_id: UUID, meta: dict
-    ) -> None:
+    # Whoever creates an organization is its first Organizer.
+    FOUNDER_ROLE = Role.ORGANIZER
+
+    class Created(Aggregate.Created):
+        """The organization as it starts: the founder's role and the settings travel in
+        the event, so readers of the log never assume the domain's defaults."""
+
+        name: str
+        slug: str
+        founder_id: UUID
+        founder_role: str
+        settings: dict[str, Any]
+        meta: dict
+
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            # Version 1 left them out: every organization then started this way.
+            state["founder_role"] = Role.ORGANIZER.value
+            state["settings"] = {}
+
+    @event(Created)
+    def __init__(self, id: UUID, name: str, slug: str, founder_id: UUID, founder_role: str,
+                 settings: dict[str, Any], meta: dict) -> None:
         self.name = name
         self.slug = slug
-        self.settings: dict[str, Any] = {}
+        self.settings = settings
         # str keys and role values: the state must survive a JSON snapshot unchanged.
-        self.members: dict[str, str] = {str(founder_id): Role.ORGANIZER.value}
+        self.members: dict[str, str] = {str(founder_id): founder_role}
         self.deleted = False
+
+    @classmethod
+    def create(cls, id: UUID, name: str, slug: str, founder_id: UUID,
+               meta: dict) -> Organization:
+        return cls(id=id, name=cls.validate_name(name), slug=validate_slug(slug),
+                   founder_id=founder_id, founder_role=cls.FOUNDER_ROLE.value, settings={},
+                   meta=meta)
 
     @staticmethod
     def validate_name(name: str) -> str:
-        return require_text(name, "name", max_length=200)
+        return require_text(name, "name", max_length=MAX_NAME)
 
     # --- queries on state -------------------------------------------------
     def role_of(self, user_id: UUID) -> Role | None:
@@ -109,8 +142,12 @@ class Organization(Aggregate):
     def _deleted(self, meta: dict) -> None:
         self.deleted = True  # when: the event's timestamp, kept in the read model
 
-    def add_member(self, user_id: UUID, role: Role, meta: dict) -> None:
+    # --- members. The actor's role is given for the Organizer-only rules below; whether
+    # a role may manage members at all is the role matrix's (domain/roles.py), which the
+    # commands check.
+    def add_member(self, user_id: UUID, role: Role, actor_role: Role, meta: dict) -> None:
         self._require_live()
+        _only_organizers_grant_organizer(actor_role, role)
         if str(user_id) in self.members:
             raise RuleViolation("the user is already a member", field="user_id")
         self._member_added(user_id=user_id, role=role.value, meta=meta)
@@ -119,9 +156,11 @@ class Organization(Aggregate):
     def _member_added(self, user_id: UUID, role: str, meta: dict) -> None:
         self.members[str(user_id)] = role
 
-    def change_role(self, user_id: UUID, role: Role, meta: dict) -> None:
+    def change_role(self, user_id: UUID, role: Role, actor_role: Role, meta: dict) -> None:
         self._require_live()
+        _only_organizers_grant_organizer(actor_role, role)
         current = self._member_role(user_id)
+        _only_organizers_touch_organizers(actor_role, current)
         if current is role:
             return
         if current is Role.ORGANIZER and self._organizers() == {str(user_id)}:
@@ -132,9 +171,11 @@ class Organization(Aggregate):
     def _role_changed(self, user_id: UUID, role: str, meta: dict) -> None:
         self.members[str(user_id)] = role
 
-    def remove_member(self, user_id: UUID, meta: dict) -> None:
+    def remove_member(self, user_id: UUID, actor_role: Role, meta: dict) -> None:
         self._require_live()
-        if self._member_role(user_id) is Role.ORGANIZER and self._organizers() == {str(user_id)}:
+        current = self._member_role(user_id)
+        _only_organizers_touch_organizers(actor_role, current)
+        if current is Role.ORGANIZER and self._organizers() == {str(user_id)}:
             raise LastOrganizer("the last Organizer cannot be removed")
         self._member_removed(user_id=user_id, meta=meta)
 
@@ -147,3 +188,13 @@ class Organization(Aggregate):
         if role is None:
             raise NotFound("no such member in this organization", field="user_id")
         return role
+
+
+def _only_organizers_grant_organizer(actor_role: Role, role: Role) -> None:
+    if role is Role.ORGANIZER and actor_role is not Role.ORGANIZER:
+        raise Forbidden("only an Organizer can make someone an Organizer")
+
+
+def _only_organizers_touch_organizers(actor_role: Role, target_role: Role) -> None:
+    if target_role is Role.ORGANIZER and actor_role is not Role.ORGANIZER:
+        raise Forbidden("only an Organizer can change or remove an Organizer")

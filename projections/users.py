@@ -4,49 +4,46 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg import Cursor
+from psycopg import Connection, Cursor
 
 from domain.user import User
 from projections.base import ReadModel, handles
+from projections.table import Table
+
+USERS = Table("auth", "users", {
+    "id": "uuid PRIMARY KEY",
+    "email": "text NOT NULL",
+    "name": "text NOT NULL",
+    "phone": "text",
+    "created_at": "timestamptz NOT NULL",
+    "updated_at": "timestamptz NOT NULL",
+    "version": "bigint NOT NULL",
+})
 
 
 class UsersReadModel(ReadModel):
     name = "users"
     schema = "auth"
-    ddl = (
-        """CREATE TABLE users (
-            id uuid PRIMARY KEY,
-            email text NOT NULL,
-            name text NOT NULL,
-            phone text,
-            created_at timestamptz NOT NULL,
-            updated_at timestamptz NOT NULL,
-            version bigint NOT NULL
-        )""",
-        "CREATE INDEX users_email ON users (email)",
-    )
+    ddl = (USERS.ddl,)
     tables = ("users",)
 
     @handles(User.Registered)
     def _registered(self, cur: Cursor[Any], e: Any) -> None:
-        cur.execute(
-            "INSERT INTO users (id, email, name, phone, created_at, updated_at, version) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s)",
-            (e.originator_id, e.email, e.name, e.phone, e.timestamp, e.timestamp,
-             e.originator_version),
-        )
+        USERS.insert(cur, {"id": e.originator_id, "email": e.email, "name": e.name,
+                           "phone": e.phone, "created_at": e.timestamp,
+                           "updated_at": e.timestamp, "version": e.originator_version})
 
     @handles(User.ProfileUpdated)
     def _profile_updated(self, cur: Cursor[Any], e: Any) -> None:
-        cur.execute(
-            "UPDATE users SET name = %s, phone = %s, updated_at = %s, version = %s "
-            "WHERE id = %s",
-            (e.name, e.phone, e.timestamp, e.originator_version, e.originator_id),
-        )
+        USERS.touch(cur, e, {"name": e.name, "phone": e.phone})
 
     @handles(User.PasswordChanged)
     def _password_changed(self, cur: Cursor[Any], e: Any) -> None:
-        cur.execute(
-            "UPDATE users SET updated_at = %s, version = %s WHERE id = %s",
-            (e.timestamp, e.originator_version, e.originator_id),
-        )
+        USERS.touch(cur, e)
+
+
+# --- queries ----------------------------------------------------------------
+
+
+def user(conn: Connection[Any], user_id: Any) -> dict[str, Any] | None:
+    return USERS.one(conn, "id = %s", (user_id,))

@@ -2,95 +2,152 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from pydantic import Field
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Literal, TypeAlias
+from uuid import UUID
 
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field
+
+from api.contract import CommandAnswer
 from api.deps import (
     CREATES,
-    Caller,
+    Command,
     JSONResponse,
+    Reader,
     Strict,
     anonymous_command,
-    command_of,
     command_response,
-    read_consistency,
+    reading,
     runtime_of,
     tokens_of,
 )
 from api.problems import ApiProblem
-from api.values import ExactJSONRoute
+from api.values import NO_NUL, ExactJSONRoute, text
+from domain.roles import Role
+from domain.user import EMAIL, MAX_EMAIL, MAX_NAME, MAX_PHONE, PHONE, SPACE
+from projections import users as users_read_model
+from projections.organizations import memberships
+from vistone.app import Command as VistoneCommand
 from vistone.commands import users
+from vistone.commands.access import require_actor
+from vistone.commands.users import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+from vistone.runtime import Runtime
+from vistone.security import TokenService
 
 router = APIRouter(prefix="/v1", tags=["auth"], route_class=ExactJSONRoute)
 
+# Registration: a command without a token.
+AnonymousCommand = Annotated[VistoneCommand, Depends(anonymous_command)]
+Reads = Annotated[Reader, reading("users", "organizations")]
 
+# An email address as the domain takes it (domain/user.py): surrounding white space is
+# ignored and the case does not matter (two addresses differing only in case are one).
+Email = Annotated[str, Field(
+    max_length=MAX_EMAIL, pattern=rf"^[{SPACE}]*{EMAIL}[{SPACE}]*$",
+    json_schema_extra={"format": "email"},
+    description="an email address; its case does not matter")]
+# A phone number: digits, spaces, ()- and an optional leading +.
+Phone = Annotated[str, Field(max_length=MAX_PHONE, pattern=f"^{PHONE}$")]
+# ... or, in a profile change, "" for no phone.
+PhoneOrEmpty = Annotated[str, Field(max_length=MAX_PHONE, pattern=f"^(?:{PHONE})?$")]
+# Text as the domain takes it (api.values.text); mypy sees plain text.
+if TYPE_CHECKING:
+    Name: TypeAlias = str
+else:
+    Name = text(MAX_NAME)
 
 
 class RegisterBody(Strict):
-    email: str = Field(max_length=254)
-    name: str = Field(max_length=200)
-    password: str = Field(max_length=1024)
-    phone: str | None = Field(default=None, max_length=20)
+    email: Email
+    name: Name
+    password: str = Field(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH,
+                          pattern=NO_NUL)
+    phone: Phone | None = None
+
+    model_config = {"json_schema_extra": {"examples": [
+        {"email": "ada@example.com", "name": "Ada Lovelace",
+         "password": "correct horse battery staple", "phone": "+44 20 7946 0018"}]}}
 
 
 class LoginBody(Strict):
-    email: str = Field(max_length=254)
-    password: str = Field(max_length=1024)
+    """Any email and password may be tried: a wrong pair is a 401."""
+
+    email: str = Field(max_length=MAX_EMAIL)
+    password: str = Field(max_length=MAX_PASSWORD_LENGTH)
+
+    model_config = {"json_schema_extra": {"examples": [
+        {"email": "ada@example.com", "password": "correct horse battery staple"}]}}
 
 
 class ProfileBody(Strict):
-    """Only the fields sent change; send ``phone: null`` to clear it."""
+    """Only the fields sent change; send ``phone: null`` (or ``""``) to clear the phone
+    (the name may not be null)."""
 
-    name: str = Field(Strict.ABSENT, max_length=200)
-    phone: str | None = Field(default=None, max_length=20)
+    name: Name = Field(Strict.ABSENT)
+    phone: PhoneOrEmpty | None = None
+
+    model_config = {"json_schema_extra": {"examples": [{"name": "Ada King"}]}}
 
 
-@router.post("/auth/register", status_code=201, dependencies=CREATES)
-def register(body: RegisterBody, request: Request) -> JSONResponse:
-    result = users.register_user(anonymous_command(request), email=body.email, name=body.name,
-        password=body.password, phone=body.phone,
-    )
+class Token(BaseModel):
+    access_token: str = Field(description="send it as 'Authorization: Bearer <token>'")
+    token_type: Literal["bearer"]
+    expires_in: int = Field(description="seconds the token stays valid")
+    user_id: UUID
+
+
+class Membership(BaseModel):
+    id: UUID
+    name: str
+    slug: str
+    role: Role
+
+
+class Me(BaseModel):
+    id: UUID
+    email: str = Field(description="lower-cased")
+    name: str
+    phone: str | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+    organizations: list[Membership] = Field(description="by name")
+
+
+@router.post("/auth/register", status_code=201, dependencies=CREATES,
+             response_model=CommandAnswer)
+def register(body: RegisterBody, command: AnonymousCommand) -> JSONResponse:
+    result = users.register_user(command, email=body.email, name=body.name,
+                                 password=body.password, phone=body.phone)
     return command_response(result, 201)
 
 
-@router.post("/auth/login")
-def login(body: LoginBody, request: Request) -> JSONResponse:
-    user_id = users.authenticate(runtime_of(request).app, body.email, body.password)
+@router.post("/auth/login", response_model=Token,
+             responses={401: {"description": "The email or the password is wrong"}})
+def login(body: LoginBody, runtime: Annotated[Runtime, Depends(runtime_of)],
+          tokens: Annotated[TokenService, Depends(tokens_of)]) -> JSONResponse:
+    user_id = users.authenticate(runtime.app, body.email, body.password)
     if user_id is None:
         raise ApiProblem(401, "invalid-credentials", "Invalid credentials",
                          "the email or the password is wrong")
-    token, ttl = tokens_of(request).issue(user_id)
+    token, ttl = tokens.issue(user_id)
     return JSONResponse({"access_token": token, "token_type": "bearer", "expires_in": ttl,
-                         "user_id": str(user_id)})
+                         "user_id": user_id})
 
 
-@router.get("/me")
-def me(request: Request, caller: Caller) -> JSONResponse:
-    headers = read_consistency(request, ["users", "organizations"])
-    with runtime_of(request).pool.connection() as conn:
-        row = conn.execute(
-            "SELECT id, email, name, phone, created_at, updated_at, version "
-            "FROM auth.users WHERE id = %s", (caller,),
-        ).fetchone()
-        organizations = conn.execute(
-            "SELECT o.id, o.name, o.slug, m.role FROM auth.organization_members m "
-            "JOIN auth.organizations o ON o.id = m.organization_id "
-            "WHERE m.user_id = %s AND o.deleted_at IS NULL ORDER BY o.name, o.id", (caller,),
-        ).fetchall()
-    if row is None:
+@router.get("/me", response_model=Me)
+def me(reader: Reads) -> JSONResponse:
+    """The caller's profile and organizations."""
+    found = users_read_model.user(reader.conn, reader.caller)
+    if found is None:
         raise ApiProblem(404, "not-found", "Not found",
                          "your user is not in the read model yet; retry with X-Min-Position")
-    keys = ("id", "email", "name", "phone", "created_at", "updated_at", "version")
-    body = dict(zip(keys, row, strict=True))
-    body["organizations"] = [
-        {"id": o[0], "name": o[1], "slug": o[2], "role": o[3]} for o in organizations
-    ]
-    return JSONResponse(body, headers={**headers, "ETag": f'"{row[6]}"'})
+    body = {**found, "organizations": memberships(reader.conn, reader.caller)}
+    return reader.answer(body, ETag=f'"{found["version"]}"')
 
 
-@router.patch("/me")
-def update_me(body: ProfileBody, request: Request, caller: Caller) -> JSONResponse:
-    result = users.update_profile(command_of(request, caller), caller,
-        changes=body.changes(),
-    )
+@router.patch("/me", response_model=CommandAnswer)
+def update_me(body: ProfileBody, command: Command) -> JSONResponse:
+    result = users.update_profile(command, require_actor(command.ctx), changes=body.changes())
     return command_response(result)

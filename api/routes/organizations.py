@@ -2,160 +2,229 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request
-from pydantic import Field
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field, TypeAdapter, WithJsonSchema, model_validator
+from pydantic.json_schema import GetJsonSchemaHandler, JsonSchemaValue
+from pydantic_core import CoreSchema
+from typing_extensions import TypeAliasType
 
 from api.access import not_found, organization_role
+from api.contract import CommandAnswer, Page
 from api.deps import (
     CREATES,
     MAX_CURSOR_LENGTH,
-    Caller,
+    Command,
     JSONResponse,
+    Reader,
     Strict,
-    as_uuid,
-    command_of,
     command_response,
-    page,
-    parse_cursor,
-    read_consistency,
-    runtime_of,
-    text,
+    reading,
 )
-from api.values import ExactJSONRoute, JsonObject, Uuid
-from domain.roles import parse_role
+from api.routes.auth import Email
+from api.values import NO_NUL, ExactJSONRoute, JsonObject, Uuid, text
+from domain.organization import MAX_NAME, MAX_SETTINGS_BYTES, MAX_SLUG, MIN_SLUG, SLUG
+from domain.roles import Role
+from domain.values import FLOAT_BOUND, INT64_MAX, INT64_MIN, MAX_JSON_DEPTH, RESERVED_JSON_KEYS
+from projections import organizations as read_model
 from vistone.commands import organizations as commands
 
-router = APIRouter(prefix="/v1/organizations", tags=["organizations"], route_class=ExactJSONRoute)
+router = APIRouter(prefix="/v1/organizations", tags=["organizations"],
+                   route_class=ExactJSONRoute)
 
-READ_MODELS = ["organizations"]
+Reads = Annotated[Reader, reading("organizations")]
+ReadsMembers = Annotated[Reader, reading("organizations", "users")]
+
+# A role as a body field: exactly one of the enum's values (a JSON string).
+RoleField = Annotated[Role, Field(strict=False)]
+
+# Strict JSON as the domain takes it (domain/values.py), for the schema: text without NUL,
+# numbers within the signed 64-bit range, no reserved key. (Depth and size are stated in
+# the description: JSON Schema cannot bound them.)
+_JsonKey = Annotated[str, WithJsonSchema({"type": "string", "not": {"anyOf": [
+    {"enum": sorted(RESERVED_JSON_KEYS)}, {"pattern": "\\x00"}]}})]
+if TYPE_CHECKING:  # mypy sees plain text, and resolves no recursive alias
+    Name: TypeAlias = str
+    JsonValue: TypeAlias = Any
+else:
+    Name = text(MAX_NAME)
+    JsonValue = TypeAliasType("JsonValue", (
+        None | bool | Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
+        | Annotated[float, Field(gt=-FLOAT_BOUND, lt=FLOAT_BOUND)]
+        | Annotated[str, Field(pattern=NO_NUL)] | list["JsonValue"]
+        | dict[_JsonKey, "JsonValue"]))
+_SETTINGS_SCHEMA = TypeAdapter(dict[_JsonKey, JsonValue]).core_schema
+SETTINGS_RULE = (f"a JSON object of at most {MAX_SETTINGS_BYTES} bytes (compact UTF-8) "
+                 f"nested at most {MAX_JSON_DEPTH} levels; a fraction must be one a double "
+                 "holds exactly")
+
+
+class _Settings:
+    """Organization settings: read as ``JsonObject``, documented as strict JSON."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> CoreSchema:
+        core: CoreSchema = handler(JsonObject)
+        return core
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: CoreSchema,
+                                     handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        return {**handler(_SETTINGS_SCHEMA), "description": SETTINGS_RULE}
+
+
+Settings = Annotated[dict[str, Any], _Settings]
+Slug = Annotated[str, Field(min_length=MIN_SLUG, max_length=MAX_SLUG, pattern=f"^{SLUG}$")]
 
 
 class CreateOrganization(Strict):
-    name: str = Field(max_length=200)
-    slug: str = Field(max_length=63)
+    name: Name
+    slug: Slug
+
+    model_config = {"json_schema_extra": {"examples": [
+        {"name": "Northwind Studio", "slug": "northwind-studio"}]}}
 
 
 class UpdateOrganization(Strict):
     """Only the fields sent change; none of them may be null (send ``settings: {}`` to
     empty the settings)."""
 
-    name: str = Field(Strict.ABSENT, max_length=200)
-    slug: str = Field(Strict.ABSENT, max_length=63)
-    settings: JsonObject = Field(Strict.ABSENT)
+    name: Name = Field(Strict.ABSENT)
+    slug: Slug = Field(Strict.ABSENT)
+    settings: Settings = Field(Strict.ABSENT)
+
+    model_config = {"json_schema_extra": {"examples": [
+        {"name": "Northwind", "settings": {"week_starts_on": "monday", "hours_per_day": 7.5}}]}}
 
 
 class AddMember(Strict):
-    user_id: Uuid | None = None
-    email: str | None = Field(default=None, max_length=254)
-    role: str = Field(max_length=20)
+    """Name the person by ``user_id`` or by ``email``, not both."""
+
+    user_id: Uuid = Field(Strict.ABSENT)
+    email: Email = Field(Strict.ABSENT)
+    role: RoleField
+
+    model_config = {"json_schema_extra": {
+        "oneOf": [{"required": ["user_id"]}, {"required": ["email"]}],
+        "examples": [{"email": "grace@example.com", "role": "Contributor"}]}}
+
+    @model_validator(mode="after")
+    def _one_person(self) -> AddMember:
+        if len({"user_id", "email"} & self.model_fields_set) != 1:
+            raise ValueError("send either user_id or email")
+        return self
 
 
 class ChangeRole(Strict):
-    role: str = Field(max_length=20)
+    role: RoleField
+
+    model_config = {"json_schema_extra": {"examples": [{"role": "Manager"}]}}
 
 
-@router.post("", status_code=201, dependencies=CREATES)
-def create_organization(body: CreateOrganization, request: Request, caller: Caller) -> JSONResponse:
-    result = commands.create_organization(command_of(request, caller), name=body.name, slug=body.slug,
-    )
-    return command_response(result, 201)
+class MyOrganization(BaseModel):
+    id: UUID
+    name: str
+    slug: str
+    role: Role = Field(description="the caller's role")
+    version: int
 
 
-@router.get("")
-def list_my_organizations(request: Request, caller: Caller) -> JSONResponse:
-    headers = read_consistency(request, READ_MODELS)
-    with runtime_of(request).pool.connection() as conn:
-        rows = conn.execute(
-            "SELECT o.id, o.name, o.slug, m.role, o.version FROM auth.organization_members m "
-            "JOIN auth.organizations o ON o.id = m.organization_id "
-            "WHERE m.user_id = %s AND o.deleted_at IS NULL ORDER BY o.name, o.id", (caller,),
-        ).fetchall()
-    items = [{"id": r[0], "name": r[1], "slug": r[2], "role": r[3], "version": r[4]} for r in rows]
-    return JSONResponse({"items": items}, headers=headers)
+class OrganizationView(BaseModel):
+    id: UUID
+    name: str
+    slug: str
+    settings: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    version: int
+    my_role: Role
 
 
-@router.get("/{organization_id}")
-def get_organization(organization_id: UUID, request: Request, caller: Caller) -> JSONResponse:
-    headers = read_consistency(request, READ_MODELS)
-    with runtime_of(request).pool.connection() as conn:
-        role = organization_role(conn, organization_id, caller)
-        row = conn.execute(
-            "SELECT id, name, slug, settings, created_at, updated_at, version "
-            "FROM auth.organizations WHERE id = %s", (organization_id,),
-        ).fetchone()
-    if row is None:
-        raise not_found("organization", organization_id)
-    keys = ("id", "name", "slug", "settings", "created_at", "updated_at", "version")
-    body = {**dict(zip(keys, row, strict=True)), "my_role": role.value}
-    return JSONResponse(body, headers={**headers, "ETag": f'"{row[6]}"'})
+class Member(BaseModel):
+    user_id: UUID
+    name: str | None = Field(description="null until the users read model has the user")
+    email: str | None = Field(description="null until the users read model has the user")
+    role: Role
+    since: datetime
 
 
-@router.patch("/{organization_id}")
-def update_organization(organization_id: UUID, body: UpdateOrganization, request: Request,
-                        caller: Caller) -> JSONResponse:
-    changes = body.changes()  # never None: the body's types refuse null
-    result = commands.update_organization(command_of(request, caller), organization_id,
-        name=changes.get("name"), slug=changes.get("slug"), settings=changes.get("settings"),
-    )
-    return command_response(result)
+@router.post("", status_code=201, dependencies=CREATES, response_model=CommandAnswer)
+def create_organization(body: CreateOrganization, command: Command) -> JSONResponse:
+    """Create an organization; the caller is its first Organizer."""
+    return command_response(
+        commands.create_organization(command, name=body.name, slug=body.slug), 201)
 
 
-@router.delete("/{organization_id}")
-def delete_organization(organization_id: UUID, request: Request, caller: Caller) -> JSONResponse:
-    result = commands.delete_organization(command_of(request, caller), organization_id,
-    )
-    return command_response(result)
-
-
-@router.get("/{organization_id}/members")
-def list_members(
-    organization_id: UUID, request: Request, caller: Caller,
-    role: str | None = Query(default=None, max_length=20),
+@router.get("", response_model=Page[MyOrganization])
+def list_my_organizations(
+    reader: Reads,
     limit: int = Query(default=50, ge=1, le=200),
     cursor: str | None = Query(default=None, max_length=MAX_CURSOR_LENGTH),
 ) -> JSONResponse:
-    headers = read_consistency(request, READ_MODELS + ["users"])
-    after = parse_cursor(cursor, text, lambda v: str(as_uuid(v)))
-    role_filter = parse_role(role).value if role else None
-    with runtime_of(request).pool.connection() as conn:
-        organization_role(conn, organization_id, caller)
-        rows = conn.execute(
-            "SELECT m.user_id, u.name, u.email, m.role, m.created_at "
-            "FROM auth.organization_members m LEFT JOIN auth.users u ON u.id = m.user_id "
-            "WHERE m.organization_id = %s AND (%s::text IS NULL OR m.role = %s) "
-            "AND (%s::text IS NULL OR (coalesce(u.name, ''), m.user_id::text) > (%s, %s)) "
-            "ORDER BY coalesce(u.name, ''), m.user_id::text LIMIT %s",
-            (organization_id, role_filter, role_filter,
-             after and after[0], after and after[0], after and after[1], limit + 1),
-        ).fetchall()
-    items = [{"user_id": r[0], "name": r[1], "email": r[2], "role": r[3], "since": r[4]}
-             for r in rows]
-    return page(items, limit, lambda i: [i["name"] or "", str(i["user_id"])], headers)
+    """The organizations the caller belongs to, by name."""
+    return reader.answer(read_model.my_organizations(reader.conn, reader.caller,
+                                                     cursor=cursor, limit=limit))
 
 
-@router.post("/{organization_id}/members", status_code=201)
-def add_member(organization_id: UUID, body: AddMember, request: Request,
-               caller: Caller) -> JSONResponse:
-    result = commands.add_member(command_of(request, caller), organization_id,
-        role=parse_role(body.role), user_id=body.user_id, email=body.email,
-    )
-    return command_response(result, 201)
+@router.get("/{organization_id}", response_model=OrganizationView)
+def get_organization(organization_id: UUID, reader: Reads) -> JSONResponse:
+    role = organization_role(reader.conn, organization_id, reader.caller)
+    found = read_model.organization(reader.conn, organization_id)
+    if found is None:
+        raise not_found("organization", organization_id)
+    return reader.answer({**found, "my_role": role}, ETag=f'"{found["version"]}"')
 
 
-@router.patch("/{organization_id}/members/{user_id}")
+@router.patch("/{organization_id}", response_model=CommandAnswer)
+def update_organization(organization_id: UUID, body: UpdateOrganization,
+                        command: Command) -> JSONResponse:
+    """Rename, change the slug or replace the settings (Organizers)."""
+    changes = body.changes()  # never None: the body's types refuse null
+    return command_response(commands.update_organization(
+        command, organization_id, name=changes.get("name"), slug=changes.get("slug"),
+        settings=changes.get("settings")))
+
+
+@router.delete("/{organization_id}", response_model=CommandAnswer)
+def delete_organization(organization_id: UUID, command: Command) -> JSONResponse:
+    """Delete the organization (Organizers); its slug becomes free."""
+    return command_response(commands.delete_organization(command, organization_id))
+
+
+@router.get("/{organization_id}/members", response_model=Page[Member])
+def list_members(
+    organization_id: UUID, reader: ReadsMembers,
+    role: Role | None = None,
+    limit: int = Query(default=50, ge=1, le=200),
+    cursor: str | None = Query(default=None, max_length=MAX_CURSOR_LENGTH),
+) -> JSONResponse:
+    """The members (with ``role``, if given), by name."""
+    organization_role(reader.conn, organization_id, reader.caller)
+    return reader.answer(read_model.members(reader.conn, organization_id, role=role,
+                                            cursor=cursor, limit=limit))
+
+
+@router.post("/{organization_id}/members", status_code=201, response_model=CommandAnswer)
+def add_member(organization_id: UUID, body: AddMember, command: Command) -> JSONResponse:
+    """Add a registered person (Organizers and Managers; only an Organizer makes
+    someone an Organizer). The answer is the organization's new version."""
+    return command_response(commands.add_member(
+        command, organization_id, role=body.role, user_id=body.user_id, email=body.email), 201)
+
+
+@router.patch("/{organization_id}/members/{user_id}", response_model=CommandAnswer)
 def change_member_role(organization_id: UUID, user_id: UUID, body: ChangeRole,
-                       request: Request, caller: Caller) -> JSONResponse:
-    result = commands.change_member_role(command_of(request, caller), organization_id, user_id,
-        role=parse_role(body.role),
-    )
-    return command_response(result)
+                       command: Command) -> JSONResponse:
+    """Change a member's role (only an Organizer changes an Organizer's role or makes
+    someone an Organizer; the last Organizer stays one)."""
+    return command_response(commands.change_member_role(command, organization_id, user_id,
+                                                        role=body.role))
 
 
-@router.delete("/{organization_id}/members/{user_id}")
-def remove_member(organization_id: UUID, user_id: UUID, request: Request,
-                  caller: Caller) -> JSONResponse:
-    result = commands.remove_member(command_of(request, caller), organization_id, user_id,
-    )
-    return command_response(result)
+@router.delete("/{organization_id}/members/{user_id}", response_model=CommandAnswer)
+def remove_member(organization_id: UUID, user_id: UUID, command: Command) -> JSONResponse:
+    """Remove a member (only an Organizer removes an Organizer; never the last one)."""
+    return command_response(commands.remove_member(command, organization_id, user_id))

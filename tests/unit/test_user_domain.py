@@ -1,14 +1,16 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from uuid import uuid4
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
+from pydantic import TypeAdapter, ValidationError
 
 from domain.base import InvalidValue
 from domain.uniqueness import UniqueClaim, claim_id
-from domain.user import User, normalize_email
+from domain.user import User, normalize_email, validate_phone
 
 local = st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126,
                                        blacklist_characters="@"), min_size=1, max_size=20)
@@ -62,3 +64,43 @@ def test_a_claim_has_at_most_one_owner(steps: list[str]) -> None:
             if owner == who:
                 owner = None
         assert claim.owner_id == owner
+
+
+def _api_accepts(adapter: TypeAdapter[str], value: str) -> bool:
+    try:
+        adapter.validate_python(value)
+    except ValidationError:
+        return False
+    return True
+
+
+def _domain_accepts(rule: Callable[[str], object], value: str) -> bool:
+    try:
+        rule(value)
+    except InvalidValue:
+        return False
+    return True
+
+
+# Candidates near the rule: parts built from characters around its edges (white space of
+# every kind, "@", dots, NUL, letters of other scripts), with and without padding.
+edge_chars = st.sampled_from(list("aZ9.@-+ \t\n\x00\x1c\x1f\x85\xa0\u2028\u3000\ufeffé\u0130"))
+parts = st.text(alphabet=edge_chars, min_size=0, max_size=70)
+
+
+@given(st.one_of(st.emails(), st.builds(lambda a, b, c: f"{a}@{b}.{c}", parts, parts, parts),
+                 parts))
+def test_the_api_states_the_email_rule_exactly(value: str) -> None:
+    """What the API's schema accepts (pydantic reads the pattern with Rust's regex
+    engine), the domain accepts, and the reverse: never a 422 for a schema-valid email."""
+    from api.routes.auth import Email
+
+    assume(len(value.lower()) == len(value))  # a lower-cased form of another length
+    assert _api_accepts(TypeAdapter(Email), value) == _domain_accepts(normalize_email, value)
+
+
+@given(st.text(alphabet=st.sampled_from(list("0123456789 ()-+x\n\u0660")), max_size=24))
+def test_the_api_states_the_phone_rule_exactly(value: str) -> None:
+    from api.routes.auth import Phone
+
+    assert _api_accepts(TypeAdapter(Phone), value) == _domain_accepts(validate_phone, value)

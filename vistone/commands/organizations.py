@@ -36,13 +36,10 @@ def release_claim(uow: UnitOfWork, ctx: CommandContext, scope: str, key: str,
         claim.release(owner_id, ctx.meta)
 
 
-def create_organization(
-    command: Command, *, name: str, slug: str,
-) -> CommandResult:
+def create_organization(command: Command, *, name: str, slug: str) -> CommandResult:
     founder = require_actor(command.ctx)
     organization_id = uuid4()
-    slug = validate_slug(slug)
-    name = Organization.validate_name(name)
+    slug = validate_slug(slug)  # the key of its claim
     command = command.in_organization(organization_id)
     ctx = command.ctx
 
@@ -50,8 +47,8 @@ def create_organization(
         uow.get(User, founder, "user")
         take_claim(uow, ctx, "organization-slug", slug, organization_id,
                    "an organization with this slug already exists", "slug")
-        return uow.add(Organization(id=organization_id, name=name, slug=slug,
-                                    founder_id=founder, meta=ctx.meta))
+        return uow.add(Organization.create(id=organization_id, name=name, slug=slug,
+                                           founder_id=founder, meta=ctx.meta))
 
     return command.execute(decide)
 
@@ -79,8 +76,7 @@ def update_organization(
     return command.execute(decide)
 
 
-def delete_organization(
-    command: Command, organization_id: UUID) -> CommandResult:
+def delete_organization(command: Command, organization_id: UUID) -> CommandResult:
     command = command.in_organization(organization_id)
     ctx = command.ctx
 
@@ -113,9 +109,8 @@ def add_member(
 
     def decide(uow: UnitOfWork) -> Organization:
         organization, actor_role = authorize(uow, ctx, organization_id, Permission.MANAGE_MEMBERS)
-        _only_organizers_grant_organizer(actor_role, role)
         user = resolve_user(uow, user_id, email)
-        organization.add_member(user.id, role, ctx.meta)
+        organization.add_member(user.id, role, actor_role, ctx.meta)
         return organization
 
     return command.execute(decide)
@@ -129,37 +124,20 @@ def change_member_role(
 
     def decide(uow: UnitOfWork) -> Organization:
         organization, actor_role = authorize(uow, ctx, organization_id, Permission.MANAGE_MEMBERS)
-        _only_organizers_grant_organizer(actor_role, role)
-        _only_organizers_touch_organizers(actor_role, organization.role_of(user_id))
-        organization.change_role(user_id, role, ctx.meta)
+        organization.change_role(user_id, role, actor_role, ctx.meta)
         return organization
 
     return command.execute(decide)
 
 
-def remove_member(
-    command: Command, organization_id: UUID, user_id: UUID) -> CommandResult:
+def remove_member(command: Command, organization_id: UUID, user_id: UUID) -> CommandResult:
     command = command.in_organization(organization_id)
     ctx = command.ctx
 
     def decide(uow: UnitOfWork) -> Organization:
         organization, actor_role = authorize(uow, ctx, organization_id, Permission.MANAGE_MEMBERS)
-        _only_organizers_touch_organizers(actor_role, organization.role_of(user_id))
-        organization.remove_member(user_id, ctx.meta)
+        organization.remove_member(user_id, actor_role, ctx.meta)
         return organization
 
     return command.execute(decide)
 
-
-def _only_organizers_grant_organizer(actor_role: Role, role: Role) -> None:
-    from domain.base import Forbidden
-
-    if role is Role.ORGANIZER and actor_role is not Role.ORGANIZER:
-        raise Forbidden("only an Organizer can make someone an Organizer")
-
-
-def _only_organizers_touch_organizers(actor_role: Role, target_role: Role | None) -> None:
-    from domain.base import Forbidden
-
-    if target_role is Role.ORGANIZER and actor_role is not Role.ORGANIZER:
-        raise Forbidden("only an Organizer can change or remove an Organizer")

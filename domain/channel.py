@@ -18,12 +18,14 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.base import (
     AlreadyExists,
+    Forbidden,
     InvalidValue,
     NotFound,
     RuleViolation,
     derived_id,
     require_text,
 )
+from domain.roles import SEES_ALL_PROJECTS, Permission, Role, require
 
 MAX_NAME_LENGTH = 100
 
@@ -65,14 +67,6 @@ class DirectChannelExists(AlreadyExists):
 
 def direct_channel_id(organization_id: UUID, a: UUID, b: UUID) -> UUID:
     return derived_id("direct-channel", organization_id, *sorted([str(a), str(b)]))
-
-
-def parse_kind(value: str) -> ChannelKind:
-    for kind in ChannelKind:
-        if isinstance(value, str) and value.lower() == kind.value:
-            return kind
-    allowed = ", ".join(k.value for k in ChannelKind)
-    raise InvalidValue(f"kind must be one of {allowed}", field="kind")
 
 
 class Channel(Aggregate):
@@ -154,6 +148,20 @@ class Channel(Aggregate):
         if not self.is_member(user_id):
             raise NotChannelMember("not a member of this channel", field="user_id")
         self._left(user_id=user_id, meta=meta)
+
+    def remove(self, user_id: UUID, *, by: UUID, role: Role, meta: dict) -> None:
+        """``by``, whose organization role is ``role``, takes ``user_id`` out of the
+        channel. Anyone who may write work may leave; only the channel's owner, an
+        Organizer or a Manager removes someone else. Organizers and Managers oversee every
+        channel but the direct ones, which stay private to their two people: for anyone
+        else outside the channel it does not exist."""
+        if not self.is_member(by) and (self.is_direct or role not in SEES_ALL_PROJECTS):
+            raise NotFound(f"channel {self.id} not found")
+        require(role, Permission.WRITE_WORK)  # a Client writes nothing, leaving included
+        if user_id != by and not self.is_owner(by) and role not in SEES_ALL_PROJECTS:
+            raise Forbidden("only the channel's owner, an Organizer or a Manager can remove "
+                            "someone else", field="user_id")
+        self.leave(user_id, meta)
 
     @event("MemberLeft")
     def _left(self, user_id: UUID, meta: dict) -> None:

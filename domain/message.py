@@ -10,26 +10,33 @@ Deleting is soft: the event stays in the log, the read model clears the content.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import urlsplit
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.base import Forbidden, InvalidValue, RuleViolation, valid_text
+from domain.base import Forbidden, InvalidValue, NotFound, RuleViolation, valid_text
 
 MAX_CONTENT_LENGTH = 4000
 MAX_ATTACHMENTS = 10
 MAX_URL_LENGTH = 2048
 MAX_FILE_TYPE_LENGTH = 100
+# An attachment's address: http or https, a host (no space or control character), then
+# any path, query or fragment. A regular expression Python and JSON Schema read the same
+# way, so the API's schema states this very rule.
+ATTACHMENT_URL = r"https?://[^\x00-\x20\x7f/?#]+(?:[/?#][^\x00]*)?"
+_ATTACHMENT_URL = re.compile(ATTACHMENT_URL)
 
 
 class MessageTooLong(InvalidValue):
     code = "message-too-long"
 
 
-class MentionOfNonMember(InvalidValue):
+class MentionOfNonMember(NotFound):
+    """A mention names someone the channel does not know (as for any unknown id: 404)."""
+
     code = "mention-of-non-member"
 
 
@@ -87,12 +94,8 @@ def validate_attachments(attachments: Iterable[dict[str, Any]]) -> list[dict[str
         valid_text(url, "attachments.url")
         if isinstance(file_type, str):
             valid_text(file_type, "attachments.file_type")
-        try:
-            parts = urlsplit(url)
-        except ValueError:
-            parts = None
-        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
-            raise InvalidValue("attachment url must be an http or https URL",
+        if not _ATTACHMENT_URL.fullmatch(url):
+            raise InvalidValue("attachment url must be an http or https URL with a host",
                                field="attachments.url")
         if (not isinstance(file_type, str) or not file_type.strip()
                 or len(file_type) > MAX_FILE_TYPE_LENGTH):

@@ -106,3 +106,23 @@ def add_client_project(client: TestClient, owner: Person, organization_id: str,
                     headers=owner.headers)
     assert r.status_code == 201, r.text
     return dict(r.json())
+
+
+# --- channels and messages ------------------------------------------------------------------
+
+def new_channel(client: TestClient, who: Person, organization_id: str,
+                **body: Any) -> dict[str, Any]:
+    """A new channel (``body``: kind and its fields); the command's answer."""
+    r = client.post(f"/v1/organizations/{organization_id}/channels", json=body,
+                    headers=who.headers)
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+def post_message(client: TestClient, who: Person, organization_id: str, channel_id: str,
+                 content: str = "hello", **body: Any) -> dict[str, Any]:
+    """A new message in the channel; the command's answer."""
+    r = client.post(f"/v1/organizations/{organization_id}/channels/{channel_id}/messages",
+                    json={"content": content, **body}, headers=who.headers)
+    assert r.status_code == 201, r.text
+    return dict(r.json())

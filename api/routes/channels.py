@@ -2,266 +2,300 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Literal, TypeAlias
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request
-from psycopg import Connection
-from pydantic import Field
+from fastapi import APIRouter, Body, Query
+from pydantic import BaseModel, Field, RootModel
 from starlette.responses import Response
 
 from api.access import not_found, organization_role
+from api.contract import CommandAnswer, Page
 from api.deps import (
     CREATES,
     MAX_CURSOR_LENGTH,
-    Caller,
+    Command,
     JSONResponse,
+    Reader,
     Strict,
-    as_datetime,
-    as_uuid,
-    command_of,
     command_response,
-    page,
-    parse_cursor,
-    read_consistency,
-    runtime_of,
+    reading,
 )
 from api.problems import problem
-from api.values import ExactJSONRoute, Uuid
-from domain.channel import DirectChannelExists, parse_kind
-from domain.message import MAX_ATTACHMENTS, MAX_CONTENT_LENGTH
-from domain.roles import Role
-from projections.projects import visible_projects_sql
+from api.values import ExactJSONRoute, Uuid, text
+from domain.channel import MAX_NAME_LENGTH, ChannelKind, ChannelRole, DirectChannelExists
+from domain.message import (
+    ATTACHMENT_URL,
+    MAX_ATTACHMENTS,
+    MAX_CONTENT_LENGTH,
+    MAX_FILE_TYPE_LENGTH,
+    MAX_URL_LENGTH,
+)
+from projections import channels, messages
 from vistone.commands import channels as commands
 
 router = APIRouter(prefix="/v1/organizations/{organization_id}", tags=["channels"],
                    route_class=ExactJSONRoute)
 
-CHANNEL_MODELS = ["organizations", "projects", "channels"]
-MESSAGE_MODELS = CHANNEL_MODELS + ["messages"]
-CHANNEL_COLUMNS = ("id", "organization_id", "kind", "name", "project_id", "team_id",
-                   "created_by", "created_at", "updated_at", "version")
+Reads = Annotated[Reader, reading("organizations", "projects", "channels")]
+MessageReads = Annotated[Reader, reading("organizations", "projects", "channels", "messages")]
+
+# The most people one message mentions (mentions must be members of the channel).
+MAX_MENTIONS = 200
+# Text as the domain takes it (api.values.text); mypy sees plain text.
+if TYPE_CHECKING:
+    Name: TypeAlias = str
+    Content: TypeAlias = str
+    FileType: TypeAlias = str
+else:
+    Name = text(MAX_NAME_LENGTH)
+    Content = text(MAX_CONTENT_LENGTH)
+    FileType = text(MAX_FILE_TYPE_LENGTH)
 
 
-class CreateChannel(Strict):
-    kind: str = Field(max_length=20)
-    name: str | None = Field(default=None, max_length=100)
-    project_id: Uuid | None = None
+class ProjectChannel(Strict):
+    kind: Literal[ChannelKind.PROJECT]
+    name: Name
+    project_id: Uuid = Field(description="a project the caller can see and work on")
+
+    model_config = {"json_schema_extra": {"examples": [
+        {"kind": "project", "name": "apollo-launch",
+         "project_id": "5b0c2f1e-8d4a-4c7e-9f3b-1a2d3c4e5f60"}]}}
+
+
+class TeamChannel(Strict):
+    kind: Literal[ChannelKind.TEAM]
+    name: Name
     team_id: Uuid | None = None
-    user_id: Uuid | None = Field(default=None, description="the other person (direct)")
+
+    model_config = {"json_schema_extra": {"examples": [{"kind": "team", "name": "general"}]}}
+
+
+class DirectChannel(Strict):
+    kind: Literal[ChannelKind.DIRECT]
+    user_id: Uuid = Field(description="the other person, a member of the organization")
+
+    model_config = {"json_schema_extra": {"examples": [
+        {"kind": "direct", "user_id": "9d7e6f5a-4b3c-4d2e-8f1a-0b9c8d7e6f5a"}]}}
+
+
+class CreateChannel(RootModel[Annotated[ProjectChannel | TeamChannel | DirectChannel,
+                                        Field(discriminator="kind")]]):
+    """A project channel (named, for a project), a team channel (named) or a direct
+    channel (with one other person); ``kind`` says which, and which fields go with it."""
+
+    model_config = {"json_schema_extra": {"examples": [
+        {"kind": "team", "name": "general"}]}}
 
 
 class AddChannelMember(Strict):
     user_id: Uuid | None = Field(default=None, description="omit to join yourself")
 
 
+# The body is optional (no body: join), so its examples sit on the body, not the model.
+ADD_MEMBER_EXAMPLES = {
+    "add": {"summary": "add someone",
+            "value": {"user_id": "9d7e6f5a-4b3c-4d2e-8f1a-0b9c8d7e6f5a"}},
+    "join": {"summary": "join yourself", "value": {}},
+}
+
+
 class Attachment(Strict):
-    url: str = Field(max_length=2048)
-    file_type: str = Field(max_length=100)
+    url: str = Field(max_length=MAX_URL_LENGTH, pattern=f"^{ATTACHMENT_URL}$",
+                     description="an http or https URL")
+    file_type: FileType
 
 
 class PostMessage(Strict):
-    # The domain owns the length rule (MessageTooLong); this bound only stops abuse.
-    content: str = Field(max_length=MAX_CONTENT_LENGTH * 4)
-    mentions: list[Uuid] = Field(default_factory=list, max_length=200)
+    content: Content
+    mentions: list[Uuid] = Field(default_factory=list, max_length=MAX_MENTIONS,
+                                 description="members of the channel")
     attachments: list[Attachment] = Field(default_factory=list, max_length=MAX_ATTACHMENTS)
+
+    model_config = {"json_schema_extra": {"examples": [
+        {"content": "The launch plan is ready for review",
+         "mentions": ["9d7e6f5a-4b3c-4d2e-8f1a-0b9c8d7e6f5a"],
+         "attachments": [{"url": "https://files.example.com/launch-plan.pdf",
+                          "file_type": "application/pdf"}]}]}}
 
 
 class EditMessage(Strict):
-    content: str = Field(max_length=MAX_CONTENT_LENGTH * 4)
+    content: Content
+
+    model_config = {"json_schema_extra": {"examples": [
+        {"content": "The launch plan (v2) is ready for review"}]}}
+
+
+class ChannelMember(BaseModel):
+    user_id: UUID
+    role: ChannelRole
+    joined_at: datetime
+
+
+class ChannelView(BaseModel):
+    id: UUID
+    organization_id: UUID
+    kind: ChannelKind
+    name: str | None = Field(description="null for a direct channel")
+    project_id: UUID | None
+    team_id: UUID | None
+    created_by: UUID | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+    members: list[ChannelMember] = Field(description="in the order they joined")
+    is_member: bool = Field(description="whether the caller is a member")
+
+
+class AttachmentView(BaseModel):
+    url: str
+    file_type: str
+
+
+class MessageView(BaseModel):
+    id: UUID
+    channel_id: UUID
+    organization_id: UUID
+    sender_id: UUID
+    content: str | None = Field(description="null once the message is deleted")
+    created_at: datetime
+    edited_at: datetime | None
+    deleted_at: datetime | None
+    version: int
+    mentions: list[UUID]
+    attachments: list[AttachmentView]
+    deleted: bool
 
 
 # --- commands ---------------------------------------------------------------
 
-@router.post("/channels", status_code=201, dependencies=CREATES)
-def create_channel(organization_id: UUID, body: CreateChannel, request: Request,
-                   caller: Caller) -> Response:
+@router.post("/channels", status_code=201, dependencies=CREATES, response_model=CommandAnswer,
+             responses={409: {"description": "The pair already has a direct channel (the "
+                                             "problem's channel_id names it), or a rule "
+                                             "refused the command"}})
+def create_channel(organization_id: UUID, body: CreateChannel, command: Command) -> Response:
+    channel = body.root
     try:
-        result = commands.create_channel(command_of(request, caller), organization_id,
-            kind=parse_kind(body.kind), name=body.name, project_id=body.project_id,
-            team_id=body.team_id, user_id=body.user_id,
-        )
+        result = commands.create_channel(
+            command, organization_id, kind=channel.kind,
+            name=None if isinstance(channel, DirectChannel) else channel.name,
+            project_id=channel.project_id if isinstance(channel, ProjectChannel) else None,
+            team_id=channel.team_id if isinstance(channel, TeamChannel) else None,
+            user_id=channel.user_id if isinstance(channel, DirectChannel) else None)
     except DirectChannelExists as e:
         return problem(409, e.code, type(e).__name__, e.message, field=e.field,
                        channel_id=str(e.channel_id))
     return command_response(result, 201)
 
 
-@router.post("/channels/{channel_id}/members", status_code=201)
-def add_channel_member(organization_id: UUID, channel_id: UUID, request: Request,
-                       caller: Caller, body: AddChannelMember | None = None) -> JSONResponse:
-    user_id = body.user_id if body is not None and body.user_id is not None else caller
-    result = commands.add_channel_member(command_of(request, caller), organization_id, channel_id,
-        user_id,
-    )
-    return command_response(result, 201)
+@router.post("/channels/{channel_id}/members", status_code=201, response_model=CommandAnswer)
+def add_channel_member(
+    organization_id: UUID, channel_id: UUID, command: Command,
+    body: Annotated[AddChannelMember | None, Body(openapi_examples=ADD_MEMBER_EXAMPLES)] = None,
+) -> JSONResponse:
+    """Join the channel (no body, or no ``user_id``), or add someone to it."""
+    user_id = body.user_id if body is not None else None
+    return command_response(
+        commands.add_channel_member(command, organization_id, channel_id, user_id), 201)
 
 
-@router.delete("/channels/{channel_id}/members/{user_id}")
+@router.delete("/channels/{channel_id}/members/{user_id}", response_model=CommandAnswer)
 def remove_channel_member(organization_id: UUID, channel_id: UUID, user_id: UUID,
-                          request: Request, caller: Caller) -> JSONResponse:
-    result = commands.remove_channel_member(command_of(request, caller), organization_id, channel_id,
-        user_id,
-    )
-    return command_response(result)
+                          command: Command) -> JSONResponse:
+    """Leave the channel (your own ``user_id``) or remove someone (its owner, an
+    Organizer or a Manager)."""
+    return command_response(
+        commands.remove_channel_member(command, organization_id, channel_id, user_id))
 
 
-@router.post("/channels/{channel_id}/messages", status_code=201, dependencies=CREATES)
+@router.post("/channels/{channel_id}/messages", status_code=201, dependencies=CREATES,
+             response_model=CommandAnswer)
 def post_message(organization_id: UUID, channel_id: UUID, body: PostMessage,
-                 request: Request, caller: Caller) -> JSONResponse:
-    result = commands.post_message(command_of(request, caller), organization_id, channel_id,
-        content=body.content, mentions=body.mentions,
-        attachments=[a.model_dump() for a in body.attachments],
-    )
+                 command: Command) -> JSONResponse:
+    result = commands.post_message(
+        command, organization_id, channel_id, content=body.content, mentions=body.mentions,
+        attachments=[a.model_dump() for a in body.attachments])
     return command_response(result, 201)
 
 
-@router.patch("/messages/{message_id}")
+@router.patch("/messages/{message_id}", response_model=CommandAnswer)
 def edit_message(organization_id: UUID, message_id: UUID, body: EditMessage,
-                 request: Request, caller: Caller) -> JSONResponse:
-    result = commands.edit_message(command_of(request, caller), organization_id, message_id,
-        content=body.content,
-    )
-    return command_response(result)
+                 command: Command) -> JSONResponse:
+    """Only the sender edits a message, while it is not deleted."""
+    return command_response(
+        commands.edit_message(command, organization_id, message_id, content=body.content))
 
 
-@router.delete("/messages/{message_id}")
-def delete_message(organization_id: UUID, message_id: UUID, request: Request,
-                   caller: Caller) -> JSONResponse:
-    result = commands.delete_message(command_of(request, caller), organization_id, message_id,
-    )
-    return command_response(result)
+@router.delete("/messages/{message_id}", response_model=CommandAnswer)
+def delete_message(organization_id: UUID, message_id: UUID, command: Command) -> JSONResponse:
+    return command_response(commands.delete_message(command, organization_id, message_id))
 
 
 # --- queries ----------------------------------------------------------------
 
-def _visible_channels_sql(role: Role) -> str:
-    """Channels the caller sees (alias ``c``; parameters: caller, caller, caller):
-    direct channels they are in, team channels (internal roles, or members), and the
-    channels of projects they can see."""
-    projects = visible_projects_sql(role).format(alias="c")
-    team_open = "TRUE" if role is not Role.CLIENT else "FALSE"
-    member = ("EXISTS (SELECT 1 FROM communication.channel_members cm "
-              "WHERE cm.channel_id = c.id AND cm.user_id = %s)")
-    return (f"((c.kind = 'direct' AND {member}) "
-            f"OR (c.kind = 'team' AND ({team_open} OR {member})) "
-            f"OR (c.kind = 'project' AND {projects}))")
-
-
-
-
-def _members_of(conn: Connection[Any], channel_ids: list[UUID]) -> dict[UUID, list[dict]]:
-    rows = conn.execute(
-        "SELECT channel_id, user_id, role, joined_at FROM communication.channel_members "
-        "WHERE channel_id = ANY(%s) ORDER BY joined_at, user_id", (channel_ids,),
-    ).fetchall()
-    members: dict[UUID, list[dict]] = {cid: [] for cid in channel_ids}
-    for channel_id, user_id, role, joined_at in rows:
-        members[channel_id].append({"user_id": user_id, "role": role, "joined_at": joined_at})
-    return members
-
-
-@router.get("/channels")
+@router.get("/channels", response_model=Page[ChannelView])
 def list_channels(
-    organization_id: UUID, request: Request, caller: Caller,
-    kind: str | None = Query(default=None, max_length=20),
+    organization_id: UUID, reader: Reads,
+    kind: ChannelKind | None = None,
     project_id: UUID | None = None,
     limit: int = Query(default=50, ge=1, le=200),
     cursor: str | None = Query(default=None, max_length=MAX_CURSOR_LENGTH),
 ) -> JSONResponse:
-    headers = read_consistency(request, CHANNEL_MODELS)
-    kind_filter = parse_kind(kind).value if kind else None
-    after_at, after_id = parse_cursor(cursor, as_datetime, as_uuid) or (None, None)
-    with runtime_of(request).pool.connection() as conn:
-        role = organization_role(conn, organization_id, caller)
-        rows = conn.execute(
-            f"SELECT {', '.join('c.' + c for c in CHANNEL_COLUMNS)} "
-            "FROM communication.channels c WHERE c.organization_id = %s "
-            f"AND {_visible_channels_sql(role)} "
-            "AND (%s::text IS NULL OR c.kind = %s) AND (%s::uuid IS NULL OR c.project_id = %s) "
-            "AND (%s::timestamptz IS NULL OR (c.created_at, c.id) > (%s, %s)) "
-            "ORDER BY c.created_at, c.id LIMIT %s",
-            (organization_id, caller, caller, caller, kind_filter, kind_filter,
-             project_id, project_id, after_at, after_at, after_id, limit + 1),
-        ).fetchall()
-        items = [dict(zip(CHANNEL_COLUMNS, r, strict=True)) for r in rows]
-        members = _members_of(conn, [i["id"] for i in items])
-    for item in items:
-        item["members"] = members[item["id"]]
-        item["is_member"] = any(m["user_id"] == caller for m in item["members"])
-    return page(items, limit, lambda i: [i["created_at"].isoformat(), str(i["id"])], headers)
+    """The channels the caller sees, oldest first: direct channels they are in, team
+    channels (a Client only those it is in), and the channels of the projects they see."""
+    role = organization_role(reader.conn, organization_id, reader.caller)
+    return reader.answer(channels.visible_channels(
+        reader.conn, organization_id, reader.caller, role, kind=kind, project_id=project_id,
+        cursor=cursor, limit=limit))
 
 
-def _visible_channel(conn: Connection[Any], organization_id: UUID, channel_id: UUID,
-                     caller: UUID) -> dict[str, Any]:
-    role = organization_role(conn, organization_id, caller)
-    row = conn.execute(
-        f"SELECT {', '.join('c.' + c for c in CHANNEL_COLUMNS)} "
-        "FROM communication.channels c WHERE c.organization_id = %s AND c.id = %s "
-        f"AND {_visible_channels_sql(role)}",
-        (organization_id, channel_id, caller, caller, caller),
-    ).fetchone()
-    if row is None:
+@router.get("/channels/{channel_id}", response_model=ChannelView)
+def get_channel(organization_id: UUID, channel_id: UUID, reader: Reads) -> JSONResponse:
+    role = organization_role(reader.conn, organization_id, reader.caller)
+    found = channels.visible_channel(reader.conn, organization_id, channel_id, reader.caller,
+                                     role)
+    if found is None:
         raise not_found("channel", channel_id)
-    return dict(zip(CHANNEL_COLUMNS, row, strict=True))
+    return reader.answer(found, ETag=f'"{found["version"]}"')
 
 
-@router.get("/channels/{channel_id}")
-def get_channel(organization_id: UUID, channel_id: UUID, request: Request,
-                caller: Caller) -> JSONResponse:
-    headers = read_consistency(request, CHANNEL_MODELS)
-    with runtime_of(request).pool.connection() as conn:
-        channel = _visible_channel(conn, organization_id, channel_id, caller)
-        channel["members"] = _members_of(conn, [channel_id])[channel_id]
-    channel["is_member"] = any(m["user_id"] == caller for m in channel["members"])
-    return JSONResponse(channel,
-                        headers={**headers, "ETag": f'"{channel["version"]}"'})
+@router.get("/channels/{channel_id}/members", response_model=Page[ChannelMember])
+def list_channel_members(
+    organization_id: UUID, channel_id: UUID, reader: Reads,
+    limit: int = Query(default=50, ge=1, le=200),
+    cursor: str | None = Query(default=None, max_length=MAX_CURSOR_LENGTH),
+) -> JSONResponse:
+    """The channel's members in the order they joined, for anyone who sees the channel."""
+    role = organization_role(reader.conn, organization_id, reader.caller)
+    if channels.channel_access(reader.conn, organization_id, channel_id, reader.caller,
+                               role) is None:
+        raise not_found("channel", channel_id)
+    return reader.answer(channels.members(reader.conn, channel_id, cursor=cursor, limit=limit))
 
 
-MESSAGE_COLUMNS = ("id", "channel_id", "sender_id", "content", "created_at", "edited_at",
-                   "deleted_at", "version")
-
-
-@router.get("/channels/{channel_id}/messages")
+@router.get("/channels/{channel_id}/messages", response_model=Page[MessageView])
 def list_messages(
-    organization_id: UUID, channel_id: UUID, request: Request, caller: Caller,
+    organization_id: UUID, channel_id: UUID, reader: MessageReads,
     limit: int = Query(default=50, ge=1, le=200),
     cursor: str | None = Query(default=None, max_length=MAX_CURSOR_LENGTH),
 ) -> JSONResponse:
     """Newest first. Only the channel's members read it (and, for a project channel,
     only while they can see the project); anyone else gets 404."""
-    headers = read_consistency(request, MESSAGE_MODELS)
-    before_at, before_id = parse_cursor(cursor, as_datetime, as_uuid) or (None, None)
-    with runtime_of(request).pool.connection() as conn:
-        _visible_channel(conn, organization_id, channel_id, caller)
-        is_member = conn.execute(
-            "SELECT 1 FROM communication.channel_members WHERE channel_id = %s AND user_id = %s",
-            (channel_id, caller),
-        ).fetchone()
-        if is_member is None:
-            raise not_found("channel", channel_id)
-        rows = conn.execute(
-            f"SELECT {', '.join(MESSAGE_COLUMNS)} FROM communication.messages "
-            "WHERE channel_id = %s "
-            "AND (%s::timestamptz IS NULL OR (created_at, id) < (%s, %s)) "
-            "ORDER BY created_at DESC, id DESC LIMIT %s",
-            (channel_id, before_at, before_at, before_id, limit + 1),
-        ).fetchall()
-        items = [dict(zip(MESSAGE_COLUMNS, r, strict=True)) for r in rows]
-        ids = [i["id"] for i in items]
-        mentions = conn.execute(
-            "SELECT message_id, user_id FROM communication.message_mentions "
-            "WHERE message_id = ANY(%s) ORDER BY user_id", (ids,),
-        ).fetchall()
-        attachments = conn.execute(
-            "SELECT message_id, url, file_type FROM communication.message_attachments "
-            "WHERE message_id = ANY(%s) ORDER BY position", (ids,),
-        ).fetchall()
-    by_id = {i["id"]: i for i in items}
-    for item in items:
-        item.update(mentions=[], attachments=[], deleted=item["deleted_at"] is not None)
-    for message_id, user_id in mentions:
-        by_id[message_id]["mentions"].append(user_id)
-    for message_id, url, file_type in attachments:
-        by_id[message_id]["attachments"].append({"url": url, "file_type": file_type})
-    return page(items, limit, lambda i: [i["created_at"].isoformat(), str(i["id"])], headers)
+    role = organization_role(reader.conn, organization_id, reader.caller)
+    if not channels.channel_access(reader.conn, organization_id, channel_id, reader.caller,
+                                   role):
+        raise not_found("channel", channel_id)
+    return reader.answer(messages.channel_messages(reader.conn, channel_id, cursor=cursor,
+                                                   limit=limit))
+
+
+@router.get("/messages/{message_id}", response_model=MessageView)
+def get_message(organization_id: UUID, message_id: UUID, reader: MessageReads) -> JSONResponse:
+    """One message (a deleted one as its tombstone), for those who may read its channel."""
+    role = organization_role(reader.conn, organization_id, reader.caller)
+    found = messages.message(reader.conn, organization_id, message_id)
+    if found is None or not channels.channel_access(
+            reader.conn, organization_id, found["channel_id"], reader.caller, role):
+        raise not_found("message", message_id)
+    return reader.answer(found, ETag=f'"{found["version"]}"')

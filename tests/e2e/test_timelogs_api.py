@@ -5,6 +5,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from api.routes.timelogs import TimeLogView
 from tests.helpers import Person, add_member, fresh, new_organization, new_person
 
 
@@ -284,3 +285,55 @@ def test_a_task_whose_last_log_is_deleted_has_no_total_left(client: TestClient) 
     position = r.json()["position"]
     assert project_totals(client, ann, org, project, position) == ("2.00", {t2: "2.00"})
     assert person_days(client, ann, org, ann.id, position) == {"2024-05-07": "2.00"}
+
+
+def test_one_time_log_for_its_author_and_those_who_see_everyone(client: TestClient) -> None:
+    ann, bob, carol, mona = (new_person(client, name)
+                             for name in ("Ann", "Bob", "Carol", "Mona"))
+    org = new_organization(client, ann)["id"]
+    add_member(client, ann, org, bob, "Contributor")
+    add_member(client, ann, org, carol, "Contributor")
+    add_member(client, ann, org, mona, "Manager")
+    project = new_project(client, ann, org)
+    join_project(client, ann, org, project, bob)
+    join_project(client, ann, org, project, carol)
+    task = new_task(client, ann, org, project)
+    made = logged(client, bob, org, task, "2024-11-04", "7.5")
+    url = f"/v1/organizations/{org}/time-logs/{made['id']}"
+
+    r = client.get(url, headers={**bob.headers, **fresh(made["position"])})
+    assert r.status_code == 200, r.text
+    view = TimeLogView.model_validate(r.json())
+    assert (str(view.id), str(view.person_id), str(view.task_id), str(view.project_id)) == (
+        made["id"], bob.id, task, project)
+    assert (view.work_date.isoformat(), r.json()["hours"], view.description) == (
+        "2024-11-04", "7.50", "work")
+    assert r.headers["etag"] == '"1"' and view.version == 1
+    for boss in (ann, mona):  # the Organizer and a Manager see anyone's logs
+        r = client.get(url, headers=boss.headers)
+        assert r.status_code == 200 and TimeLogView.model_validate(r.json()) == view, r.text
+
+    # Another contributor of the same project, another tenant, or the wrong organization.
+    assert client.get(url, headers=carol.headers).status_code == 404
+    eve = new_person(client, "Eve")
+    eve_org = new_organization(client, eve)["id"]
+    assert client.get(url, headers=eve.headers).status_code == 404
+    r = client.get(f"/v1/organizations/{eve_org}/time-logs/{made['id']}", headers=eve.headers)
+    assert r.status_code == 404
+    r = client.get(f"/v1/organizations/{org}/time-logs/{uuid.uuid4()}", headers=ann.headers)
+    assert r.status_code == 404
+    assert client.get(f"/v1/organizations/{org}/time-logs/nope",
+                      headers=ann.headers).status_code == 422
+
+    edited = client.patch(url, json={"hours": 6, "description": None}, headers=bob.headers)
+    assert edited.status_code == 200, edited.text
+    r = client.get(url, headers={**bob.headers, **fresh(edited.json()["position"])})
+    view = TimeLogView.model_validate(r.json())
+    assert (r.json()["hours"], view.description, view.version) == ("6.00", None, 2)
+    assert r.headers["etag"] == '"2"'
+
+    deleted = client.delete(url, headers=bob.headers)
+    assert deleted.status_code == 200, deleted.text
+    for who in (bob, ann):
+        r = client.get(url, headers={**who.headers, **fresh(deleted.json()["position"])})
+        assert r.status_code == 404, r.text

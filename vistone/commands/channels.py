@@ -58,8 +58,7 @@ def create_channel(
     return command.execute(decide)
 
 
-def join_channel(
-    command: Command, organization_id: UUID, channel_id: UUID) -> CommandResult:
+def join_channel(command: Command, organization_id: UUID, channel_id: UUID) -> CommandResult:
     command = command.in_organization(organization_id)
     ctx = command.ctx
     actor = require_actor(ctx)
@@ -67,7 +66,7 @@ def join_channel(
     def decide(uow: UnitOfWork) -> Channel:
         authorize(uow, ctx, organization_id, Permission.WRITE_WORK)
         channel = _channel(uow, organization_id, channel_id)
-        if channel.kind == ChannelKind.DIRECT.value and not channel.is_member(actor):
+        if channel.is_direct and not channel.is_member(actor):
             raise NotFound(f"channel {channel_id} not found")
         if channel.project_id is not None:
             project_access(uow, ctx, channel.project_id, Permission.READ)
@@ -78,12 +77,13 @@ def join_channel(
 
 
 def add_channel_member(
-    command: Command, organization_id: UUID, channel_id: UUID,
-    user_id: UUID) -> CommandResult:
+    command: Command, organization_id: UUID, channel_id: UUID, user_id: UUID | None = None,
+) -> CommandResult:
     """An existing member who may write work adds someone from the organization (for a
-    project channel, someone who can see the project)."""
+    project channel, someone who can see the project); without ``user_id`` (or with
+    their own) the actor joins."""
     actor = require_actor(command.ctx)
-    if user_id == actor:
+    if user_id is None or user_id == actor:
         return join_channel(command, organization_id, channel_id)
     command = command.in_organization(organization_id)
     ctx = command.ctx
@@ -106,10 +106,10 @@ def add_channel_member(
 
 
 def remove_channel_member(
-    command: Command, organization_id: UUID, channel_id: UUID,
-    user_id: UUID) -> CommandResult:
-    """Leave (``user_id`` is the actor) or remove someone (the channel's owner, or an
-    Organizer or Manager, may)."""
+    command: Command, organization_id: UUID, channel_id: UUID, user_id: UUID,
+) -> CommandResult:
+    """Leave (``user_id`` is the actor) or remove someone: ``Channel.remove`` says who
+    may."""
     command = command.in_organization(organization_id)
     ctx = command.ctx
     actor = require_actor(ctx)
@@ -117,13 +117,7 @@ def remove_channel_member(
     def decide(uow: UnitOfWork) -> Channel:
         _, role = member_role(uow, ctx, organization_id)
         channel = _channel(uow, organization_id, channel_id)
-        if not channel.is_member(actor) and (channel.is_direct or role not in SEES_ALL_PROJECTS):
-            raise NotFound(f"channel {channel_id} not found")
-        require(role, Permission.WRITE_WORK)  # a Client writes nothing, leaving included
-        if user_id != actor and not channel.is_owner(actor) and role not in SEES_ALL_PROJECTS:
-            raise Forbidden("only the channel's owner, an Organizer or a Manager can "
-                            "remove someone else")
-        channel.leave(user_id, ctx.meta)
+        channel.remove(user_id, by=actor, role=role, meta=ctx.meta)
         return channel
 
     return command.execute(decide)
@@ -151,8 +145,7 @@ def post_message(
 
 
 def edit_message(
-    command: Command, organization_id: UUID, message_id: UUID, *,
-    content: str,
+    command: Command, organization_id: UUID, message_id: UUID, *, content: str,
 ) -> CommandResult:
     command = command.in_organization(organization_id)
     ctx = command.ctx
@@ -166,8 +159,7 @@ def edit_message(
     return command.execute(decide)
 
 
-def delete_message(
-    command: Command, organization_id: UUID, message_id: UUID) -> CommandResult:
+def delete_message(command: Command, organization_id: UUID, message_id: UUID) -> CommandResult:
     command = command.in_organization(organization_id)
     ctx = command.ctx
     actor = require_actor(ctx)

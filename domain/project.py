@@ -11,6 +11,11 @@ Status lifecycle (illegal transitions raise IllegalTransition):
     CANCELLED ◄───┘   (PLANNED, ACTIVE and ON_HOLD can all be cancelled; CANCELLED is final)
 
 Archiving is separate from status: an archived project is read-only.
+
+Clients: a project links to clients of its own organization (at most ``MAX_CLIENTS``,
+neither archived nor of another organization when linked). ``client_id``, the project's
+own client, is always one of them: setting it links that client, and unlinking it
+clears it.
 """
 
 from __future__ import annotations
@@ -23,9 +28,22 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.base import InvalidValue, NotFound, RuleViolation, optional_text, require_text
+from domain.base import (
+    AlreadyExists,
+    InvalidValue,
+    NotFound,
+    RuleViolation,
+    optional_text,
+    require_text,
+)
+from domain.client import Client, ClientArchived
 from domain.roles import Role
 from domain.values import money as money_amount
+
+MAX_NAME = 200
+MAX_DESCRIPTION = 10_000
+# A project is done for a handful of clients; the cap keeps the aggregate small.
+MAX_CLIENTS = 50
 
 
 class ProjectStatus(StrEnum):
@@ -53,6 +71,11 @@ class ProjectRole(StrEnum):
     VIEWER = "Viewer"  # reads only (clients get this)
 
 
+# How every project starts: its status, and the role of the person who creates it.
+INITIAL_STATUS = ProjectStatus.PLANNED
+CREATOR_ROLE = ProjectRole.LEAD
+
+
 class IllegalTransition(RuleViolation):
     code = "illegal-transition"
 
@@ -65,20 +88,24 @@ class ClientMustBeViewer(RuleViolation):
     code = "client-must-be-viewer"
 
 
+class ClientAlreadyLinked(AlreadyExists):
+    code = "client-already-linked"
+
+
+class ClientNotLinked(NotFound):
+    code = "client-not-linked"
+
+
+class ProjectClientsFull(RuleViolation):
+    code = "project-clients-full"
+
+
 def require_role_allowed(role: ProjectRole, organization_role: Role) -> None:
     """Clients are external: their portal is read-only, so on a project they only view."""
     if organization_role is Role.CLIENT and role is not ProjectRole.VIEWER:
         raise ClientMustBeViewer(
             "an organization Client can only be a project Viewer", field="role"
         )
-
-
-def parse_enum(enum: type[StrEnum], value: str, field_name: str) -> Any:
-    for member in enum:
-        if isinstance(value, str) and value.lower() == member.value.lower():
-            return member
-    allowed = ", ".join(m.value for m in enum)
-    raise InvalidValue(f"{field_name} must be one of {allowed}", field=field_name)
 
 
 def validate_money(value: Decimal | None, field_name: str) -> Decimal | None:
@@ -102,8 +129,61 @@ def normalized_name(name: str) -> str:
     return " ".join(name.split()).lower()
 
 
+def validate_name(name: str) -> str:
+    return require_text(name, "name", max_length=MAX_NAME)
+
+
+def validate_description(description: str | None) -> str | None:
+    return optional_text(description, "description", max_length=MAX_DESCRIPTION)
+
+
+def require_linkable(client: Client, organization_id: UUID) -> None:
+    """A project links only to a live client of its own organization; one of another
+    organization is not found, as if it did not exist (tenants cannot probe)."""
+    if client.organization_id != organization_id:
+        raise NotFound(f"client {client.id} not found", field="client_id")
+    if client.archived:
+        raise ClientArchived("the client is archived: restore it before linking it",
+                             field="client_id")
+
+
 class Project(Aggregate):
-    @event("Created")
+    # Version 2 of the state (snapshots) holds the linked clients.
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        # Snapshots taken before clients could be linked: none was.
+        state["client_ids"] = []
+
+    class Created(Aggregate.Created):
+        """Everything a reader needs about the new project, its initial status, its
+        creator's role, spent budget and progress included (from version 2)."""
+
+        organization_id: UUID
+        name: str
+        description: str | None
+        client_id: UUID | None
+        start_date: date | None
+        end_date: date | None
+        budget: Decimal | None
+        creator_id: UUID
+        meta: dict
+        status: str
+        creator_role: str
+        spent_budget: Decimal
+        progress: int
+
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            # What every project started with before the event said so.
+            state.update(status=ProjectStatus.PLANNED.value,
+                         creator_role=ProjectRole.LEAD.value,
+                         spent_budget=Decimal(0), progress=0)
+
+    @event(Created)
     def __init__(
         self,
         id: UUID,
@@ -116,6 +196,10 @@ class Project(Aggregate):
         budget: Decimal | None,
         creator_id: UUID,
         meta: dict,
+        status: str,
+        creator_role: str,
+        spent_budget: Decimal,
+        progress: int,
     ) -> None:
         self.organization_id = organization_id
         self.name = name
@@ -124,12 +208,14 @@ class Project(Aggregate):
         self.start_date = start_date
         self.end_date = end_date
         self.budget = budget
-        self.spent_budget = Decimal(0)
-        self.progress = 0
-        self.status = ProjectStatus.PLANNED.value
+        self.spent_budget = spent_budget
+        self.progress = progress
+        self.status = status
         self.archived = False
         # str keys and role values keep the state JSON-snapshot safe.
-        self.members: dict[str, str] = {str(creator_id): ProjectRole.LEAD.value}
+        self.members: dict[str, str] = {str(creator_id): creator_role}
+        # Linked clients (str ids, in link order); ClientLinked adds them.
+        self.client_ids: list[str] = []
 
     @classmethod
     def create(
@@ -140,24 +226,35 @@ class Project(Aggregate):
         creator_id: UUID,
         meta: dict,
         description: str | None = None,
-        client_id: UUID | None = None,
+        client: Client | None = None,
         start_date: date | None = None,
         end_date: date | None = None,
         budget: Decimal | None = None,
     ) -> Project:
+        """A new project; ``client`` (loaded by the command) becomes its ``client_id``
+        and is linked."""
         validate_dates(start_date, end_date)
-        return cls(
+        if client is not None:
+            require_linkable(client, organization_id)
+        project = cls(
             id=id,
             organization_id=organization_id,
-            name=require_text(name, "name", max_length=200),
-            description=optional_text(description, "description", max_length=10_000),
-            client_id=client_id,
+            name=validate_name(name),
+            description=validate_description(description),
+            client_id=client.id if client is not None else None,
             start_date=start_date,
             end_date=end_date,
             budget=validate_money(budget, "budget"),
             creator_id=creator_id,
             meta=meta,
+            status=INITIAL_STATUS.value,
+            creator_role=CREATOR_ROLE.value,
+            spent_budget=Decimal(0),
+            progress=0,
         )
+        if client is not None:
+            project._client_linked(client_id=client.id, meta=meta)
+        return project
 
     # --- state queries ----------------------------------------------------
     def role_of(self, user_id: UUID) -> ProjectRole | None:
@@ -171,10 +268,14 @@ class Project(Aggregate):
         if self.archived:
             raise ProjectArchived("the project is archived and read-only")
 
+    def has_client(self, client_id: UUID) -> bool:
+        return str(client_id) in self.client_ids
+
     # --- commands ---------------------------------------------------------
-    def update(self, meta: dict, **changes: Any) -> None:
+    def update(self, meta: dict, client: Client | None = None, **changes: Any) -> None:
         """Change any of name, description, client_id, start_date, end_date, budget,
-        spent_budget, progress; only the fields given change."""
+        spent_budget, progress; only the fields given change. A new ``client_id`` must be
+        the id of ``client`` (loaded by the command), which is linked too."""
         self.require_writable()
         allowed = {"name", "description", "client_id", "start_date", "end_date", "budget",
                    "spent_budget", "progress"}
@@ -183,10 +284,9 @@ class Project(Aggregate):
             raise InvalidValue(f"unknown field(s): {', '.join(sorted(unknown))}",
                                field=sorted(unknown)[0])
         if "name" in changes:
-            changes["name"] = require_text(changes["name"], "name", max_length=200)
+            changes["name"] = validate_name(changes["name"])
         if "description" in changes:
-            changes["description"] = optional_text(changes["description"], "description",
-                                                   max_length=10_000)
+            changes["description"] = validate_description(changes["description"])
         for money in ("budget", "spent_budget"):
             if money in changes:
                 if money == "spent_budget" and changes[money] is None:
@@ -197,13 +297,55 @@ class Project(Aggregate):
         validate_dates(changes.get("start_date", self.start_date),
                        changes.get("end_date", self.end_date))
         changed = {k: v for k, v in changes.items() if getattr(self, k) != v}
+        new_client = changed.get("client_id")
+        if new_client is not None:
+            if client is None or client.id != new_client:
+                raise NotFound(f"client {new_client} not found", field="client_id")
+            require_linkable(client, self.organization_id)
+            if not self.has_client(client.id):
+                self._require_room_for_a_client()
         if changed:
             self._updated(changes=changed, meta=meta)
+        if new_client is not None and not self.has_client(new_client):
+            self._client_linked(client_id=new_client, meta=meta)
 
     @event("Updated")
     def _updated(self, changes: dict[str, Any], meta: dict) -> None:
         for key, value in changes.items():
             setattr(self, key, value)
+
+    def link_client(self, client: Client, meta: dict) -> None:
+        self.require_writable()
+        require_linkable(client, self.organization_id)
+        if self.has_client(client.id):
+            raise ClientAlreadyLinked("the client is already linked to this project",
+                                      field="client_id")
+        self._require_room_for_a_client()
+        self._client_linked(client_id=client.id, meta=meta)
+
+    def _require_room_for_a_client(self) -> None:
+        if len(self.client_ids) >= MAX_CLIENTS:
+            raise ProjectClientsFull(f"a project links to at most {MAX_CLIENTS} clients",
+                                     field="client_id")
+
+    @event("ClientLinked")
+    def _client_linked(self, client_id: UUID, meta: dict) -> None:
+        self.client_ids.append(str(client_id))
+
+    def unlink_client(self, client_id: UUID, meta: dict) -> None:
+        """Unlink a client; if it is the project's ``client_id``, that is cleared first
+        (the project's own client is always a linked one)."""
+        self.require_writable()
+        if not self.has_client(client_id):
+            raise ClientNotLinked("the client is not linked to this project",
+                                  field="client_id")
+        if self.client_id == client_id:
+            self._updated(changes={"client_id": None}, meta=meta)
+        self._client_unlinked(client_id=client_id, meta=meta)
+
+    @event("ClientUnlinked")
+    def _client_unlinked(self, client_id: UUID, meta: dict) -> None:
+        self.client_ids.remove(str(client_id))
 
     def change_status(self, status: ProjectStatus, meta: dict) -> None:
         self.require_writable()

@@ -50,6 +50,10 @@ class TaskPriority(StrEnum):
     URGENT = "URGENT"
 
 
+# How every task starts, and the priority of one created without saying.
+INITIAL_STATUS = TaskStatus.PENDING
+DEFAULT_PRIORITY = TaskPriority.MEDIUM
+
 TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
     TaskStatus.PENDING: frozenset({TaskStatus.IN_PROGRESS}),
     TaskStatus.IN_PROGRESS: frozenset({TaskStatus.COMPLETED, TaskStatus.PENDING}),
@@ -103,7 +107,29 @@ def validate_priority(priority: TaskPriority) -> TaskPriority:
 
 
 class Task(Aggregate):
-    @event("Created")
+    class Created(Aggregate.Created):
+        """Everything a reader needs about the new task, its initial status included
+        (from version 2)."""
+
+        project_id: UUID
+        organization_id: UUID
+        title: str
+        description: str | None
+        priority: str
+        due_date: date | None
+        parent_id: UUID | None
+        creator_id: UUID
+        meta: dict
+        status: str
+
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            # Every task started PENDING before the event said so.
+            state["status"] = TaskStatus.PENDING.value
+
+    @event(Created)
     def __init__(
         self,
         id: UUID,
@@ -116,6 +142,7 @@ class Task(Aggregate):
         parent_id: UUID | None,
         creator_id: UUID,
         meta: dict,
+        status: str,
     ) -> None:
         self.project_id = project_id
         self.organization_id = organization_id
@@ -126,7 +153,7 @@ class Task(Aggregate):
         self.parent_id = parent_id
         self.creator_id = creator_id
         self.assignee_id: UUID | None = None
-        self.status = TaskStatus.PENDING.value
+        self.status = status
         # item id -> {"text": str, "done": bool}; str keys keep the state snapshot-safe.
         self.checklist: dict[str, dict[str, Any]] = {}
 
@@ -140,7 +167,7 @@ class Task(Aggregate):
         creator_id: UUID,
         meta: dict,
         description: str | None = None,
-        priority: TaskPriority = TaskPriority.MEDIUM,
+        priority: TaskPriority = DEFAULT_PRIORITY,
         due_date: date | None = None,
         parent: Task | None = None,
     ) -> Task:
@@ -159,6 +186,7 @@ class Task(Aggregate):
             parent_id=parent.id if parent is not None else None,
             creator_id=creator_id,
             meta=meta,
+            status=INITIAL_STATUS.value,
         )
 
     # --- commands ---------------------------------------------------------

@@ -1,234 +1,260 @@
-"""Projects of an organization and their members."""
+"""Projects of an organization, their members and their clients."""
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, TypeAlias
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request
-from pydantic import Field
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
 
 from api.access import not_found, organization_role, project_role
+from api.contract import CommandAnswer, Page
 from api.deps import (
     CREATES,
     MAX_CURSOR_LENGTH,
-    Caller,
+    Command,
     JSONResponse,
+    Reader,
     Strict,
-    as_uuid,
-    command_of,
     command_response,
-    page,
-    parse_cursor,
-    read_consistency,
-    runtime_of,
-    text,
+    reading,
 )
-from api.values import Amount, Day, ExactJSONRoute, Uuid
-from domain.project import ProjectRole, ProjectStatus, parse_enum
-from domain.roles import SEES_ALL_PROJECTS
+from api.values import Day, ExactJSONRoute, Money, Uuid, optional_text, text
+from domain.project import MAX_DESCRIPTION, MAX_NAME, ProjectRole, ProjectStatus
+from domain.roles import Role
+from projections import projects
 from vistone.commands import projects as commands
 
 router = APIRouter(prefix="/v1/organizations/{organization_id}/projects", tags=["projects"],
                    route_class=ExactJSONRoute)
 
-READ_MODELS = ["organizations", "projects"]
-MAX_MONEY = Decimal("1e15")
-# Exact as sent; the domain refuses more than 2 decimal places (docs/values.md).
-Money = Annotated[Amount, Field(ge=0, le=MAX_MONEY)]
+Reads = Annotated[Reader, reading("organizations", "projects")]
+MemberReads = Annotated[Reader, reading("organizations", "projects", "users")]
 
-PROJECT_COLUMNS = ("id", "organization_id", "name", "description", "client_id", "status",
-                   "start_date", "end_date", "budget", "spent_budget", "progress", "archived",
-                   "created_at", "updated_at", "version")
+# Text as the domain takes it (api.values.text); mypy sees plain text.
+if TYPE_CHECKING:
+    Name: TypeAlias = str
+    Description: TypeAlias = str
+    Amount: TypeAlias = Decimal
+else:
+    Name = text(MAX_NAME)
+    Description = optional_text(MAX_DESCRIPTION)
+    Amount = Money
+# Enums arrive as JSON strings: strict bodies would want enum instances.
+Status = Annotated[ProjectStatus, Field(strict=False)]
+MemberRole = Annotated[ProjectRole, Field(strict=False)]
+
+EXAMPLE_CLIENT = "3f2c9a4e-6b1d-4e8f-a7c5-2d9b0e1f4a63"
+EXAMPLE_USER = "9d7e6f5a-4b3c-4d2e-8f1a-0b9c8d7e6f5a"
 
 
 class CreateProject(Strict):
-    name: str = Field(max_length=200)
-    description: str | None = Field(default=None, max_length=10_000)
-    client_id: Uuid | None = None
+    name: Name = Field(description="unique in the organization, ignoring case and spacing")
+    description: Description | None = None
+    client_id: Uuid | None = Field(
+        default=None, description="a client of the organization, not archived; it is "
+        "linked to the project too")
     start_date: Day | None = None
-    end_date: Day | None = None
-    budget: Money | None = None
+    end_date: Day | None = Field(default=None, description="not before start_date")
+    budget: Amount | None = None
+
+    model_config = {"json_schema_extra": {"examples": [
+        {"name": "Website relaunch", "description": "New site for the spring campaign",
+         "client_id": EXAMPLE_CLIENT, "start_date": "2026-03-01", "end_date": "2026-06-30",
+         "budget": "48000.00"}]}}
 
 
 class UpdateProject(Strict):
     """Only the fields sent change; send null to clear description, client_id, the
     dates or budget (name, spent_budget and progress may not be null)."""
 
-    name: str = Field(Strict.ABSENT, max_length=200)
-    description: str | None = Field(default=None, max_length=10_000)
-    client_id: Uuid | None = None
+    name: Name = Field(Strict.ABSENT)
+    description: Description | None = None
+    client_id: Uuid | None = Field(
+        default=None, description="a client of the organization, not archived; it is "
+        "linked to the project too")
     start_date: Day | None = None
-    end_date: Day | None = None
-    budget: Money | None = None
-    spent_budget: Money = Field(Strict.ABSENT)
+    end_date: Day | None = Field(default=None, description="not before start_date")
+    budget: Amount | None = None
+    spent_budget: Amount = Field(Strict.ABSENT)
     progress: int = Field(Strict.ABSENT, ge=0, le=100)
+
+    model_config = {"json_schema_extra": {"examples": [
+        {"progress": 40, "spent_budget": "12500.00"}]}}
 
 
 class ChangeStatus(Strict):
-    status: str = Field(max_length=20)
+    status: Status
+
+    model_config = {"json_schema_extra": {"examples": [{"status": "ACTIVE"}]}}
 
 
 class AddProjectMember(Strict):
-    user_id: Uuid
-    role: str = Field(max_length=20)
+    user_id: Uuid = Field(description="a member of the organization (Clients only as "
+                          "Viewer)")
+    role: MemberRole
+
+    model_config = {"json_schema_extra": {"examples": [
+        {"user_id": EXAMPLE_USER, "role": "Member"}]}}
 
 
 class ChangeProjectRole(Strict):
-    role: str = Field(max_length=20)
+    role: MemberRole
+
+    model_config = {"json_schema_extra": {"examples": [{"role": "Lead"}]}}
 
 
-def project_json(row: tuple[Any, ...]) -> dict[str, Any]:
-    item = dict(zip(PROJECT_COLUMNS, row, strict=True))
-    # Strings keep every digit of a budget; a JSON number would pass through a float.
-    for money in ("budget", "spent_budget"):
-        if item[money] is not None:
-            item[money] = str(item[money])
-    return item
+class LinkClient(Strict):
+    client_id: Uuid = Field(description="a client of the organization, not archived")
+
+    model_config = {"json_schema_extra": {"examples": [{"client_id": EXAMPLE_CLIENT}]}}
 
 
-@router.post("", status_code=201, dependencies=CREATES)
-def create_project(organization_id: UUID, body: CreateProject, request: Request,
-                   caller: Caller) -> JSONResponse:
-    result = commands.create_project(command_of(request, caller), organization_id,
-        name=body.name, description=body.description, client_id=body.client_id,
-        start_date=body.start_date, end_date=body.end_date, budget=body.budget,
-    )
+class ProjectView(BaseModel):
+    id: UUID
+    organization_id: UUID
+    name: str
+    description: str | None
+    client_id: UUID | None = Field(description="the project's own client, one of client_ids")
+    client_ids: list[UUID] = Field(description="the linked clients, in link order")
+    status: ProjectStatus
+    start_date: date | None
+    end_date: date | None
+    budget: Decimal | None = Field(description='exact, as a string such as "48000.00"')
+    spent_budget: Decimal
+    progress: int
+    archived: bool
+    average_rating: Decimal | None = Field(
+        description="the average rating (1 to 5, 2 decimals) of the clients' feedback on "
+        "the project; null without feedback")
+    feedback_count: int
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+class ProjectDetail(ProjectView):
+    my_role: Role = Field(description="the caller's role in the organization")
+    my_project_role: ProjectRole | None = Field(
+        description="the caller's role in the project; null when not a project member")
+
+
+class ProjectMemberView(BaseModel):
+    user_id: UUID
+    name: str | None
+    email: str | None
+    role: ProjectRole
+    since: datetime
+
+
+@router.post("", status_code=201, dependencies=CREATES, response_model=CommandAnswer)
+def create_project(organization_id: UUID, body: CreateProject,
+                   command: Command) -> JSONResponse:
+    """Organizers and Managers create projects; the creator becomes its Lead."""
+    result = commands.create_project(
+        command, organization_id, name=body.name, description=body.description,
+        client_id=body.client_id, start_date=body.start_date, end_date=body.end_date,
+        budget=body.budget)
     return command_response(result, 201)
 
 
-@router.get("")
+@router.get("", response_model=Page[ProjectView])
 def list_projects(
-    organization_id: UUID, request: Request, caller: Caller,
-    status: str | None = Query(default=None, max_length=20),
-    client_id: UUID | None = None,
+    organization_id: UUID, reader: Reads,
+    status: ProjectStatus | None = None,
+    client_id: Annotated[UUID | None, Query(description="projects linked to this client")]
+    = None,
     archived: bool = False,
     limit: int = Query(default=50, ge=1, le=200),
     cursor: str | None = Query(default=None, max_length=MAX_CURSOR_LENGTH),
 ) -> JSONResponse:
-    headers = read_consistency(request, READ_MODELS)
-    status_filter = parse_enum(ProjectStatus, status, "status").value if status else None
-    after_name, after_id = parse_cursor(cursor, text, as_uuid) or (None, None)
-    columns = ", ".join(f"p.{c}" for c in PROJECT_COLUMNS)
-    with runtime_of(request).pool.connection() as conn:
-        role = organization_role(conn, organization_id, caller)
-        visible = ("TRUE" if role in SEES_ALL_PROJECTS else
-                   "EXISTS (SELECT 1 FROM project.project_members pm "
-                   "WHERE pm.project_id = p.id AND pm.user_id = %(caller)s)")
-        rows = conn.execute(
-            f"SELECT {columns} FROM project.projects p "
-            "WHERE p.organization_id = %(org)s AND p.archived = %(archived)s "
-            f"AND {visible} "
-            "AND (%(status)s::text IS NULL OR p.status = %(status)s) "
-            "AND (%(client)s::uuid IS NULL OR p.client_id = %(client)s) "
-            "AND (%(after_name)s::text IS NULL "
-            "     OR (p.name, p.id) > (%(after_name)s::text, %(after_id)s::uuid)) "
-            "ORDER BY p.name, p.id LIMIT %(limit)s",
-            {"org": organization_id, "archived": archived, "caller": caller,
-             "status": status_filter, "client": client_id,
-             "after_name": after_name, "after_id": after_id,
-             "limit": limit + 1},
-        ).fetchall()
-    items = [project_json(r) for r in rows]
-    return page(items, limit, lambda i: [i["name"], str(i["id"])], headers)
+    """The projects the caller sees (Organizers and Managers: all), by name."""
+    role = organization_role(reader.conn, organization_id, reader.caller)
+    return reader.answer(projects.projects_page(
+        reader.conn, organization_id, role, reader.caller, archived=archived,
+        status=status.value if status is not None else None, client_id=client_id,
+        cursor=cursor, limit=limit))
 
 
-
-
-@router.get("/{project_id}")
-def get_project(organization_id: UUID, project_id: UUID, request: Request,
-                caller: Caller) -> JSONResponse:
-    headers = read_consistency(request, READ_MODELS)
-    with runtime_of(request).pool.connection() as conn:
-        role = project_role(conn, organization_id, project_id, caller)
-        row = conn.execute(
-            f"SELECT {', '.join(PROJECT_COLUMNS)} FROM project.projects WHERE id = %s",
-            (project_id,),
-        ).fetchone()
-        mine = conn.execute(
-            "SELECT role FROM project.project_members WHERE project_id = %s AND user_id = %s",
-            (project_id, caller),
-        ).fetchone()
-    if row is None:
+@router.get("/{project_id}", response_model=ProjectDetail)
+def get_project(organization_id: UUID, project_id: UUID, reader: Reads) -> JSONResponse:
+    role = project_role(reader.conn, organization_id, project_id, reader.caller)
+    found = projects.project_for(reader.conn, organization_id, project_id, reader.caller)
+    if found is None:
         raise not_found("project", project_id)
-    body = {**project_json(row), "my_role": role.value,
-            "my_project_role": mine[0] if mine else None}
-    return JSONResponse(body, headers={**headers, "ETag": f'"{body["version"]}"'})
+    return reader.answer({**found, "my_role": role}, ETag=f'"{found["version"]}"')
 
 
-@router.patch("/{project_id}")
+@router.patch("/{project_id}", response_model=CommandAnswer)
 def update_project(organization_id: UUID, project_id: UUID, body: UpdateProject,
-                   request: Request, caller: Caller) -> JSONResponse:
-    result = commands.update_project(command_of(request, caller), organization_id, project_id,
-        changes=body.changes(),
-    )
-    return command_response(result)
+                   command: Command) -> JSONResponse:
+    return command_response(commands.update_project(command, organization_id, project_id,
+                                                    changes=body.changes()))
 
 
-@router.post("/{project_id}/status")
+@router.post("/{project_id}/status", response_model=CommandAnswer)
 def change_status(organization_id: UUID, project_id: UUID, body: ChangeStatus,
-                  request: Request, caller: Caller) -> JSONResponse:
-    result = commands.change_project_status(command_of(request, caller), organization_id, project_id,
-        status=parse_enum(ProjectStatus, body.status, "status"),
-    )
-    return command_response(result)
+                  command: Command) -> JSONResponse:
+    """PLANNED → ACTIVE ⇄ ON_HOLD, ACTIVE → COMPLETED → ACTIVE (reopen); all but
+    COMPLETED can be CANCELLED, which is final."""
+    return command_response(commands.change_project_status(
+        command, organization_id, project_id, status=body.status))
 
 
-@router.post("/{project_id}/archive")
-def archive_project(organization_id: UUID, project_id: UUID, request: Request,
-                    caller: Caller) -> JSONResponse:
-    result = commands.archive_project(command_of(request, caller), organization_id, project_id,
-    )
-    return command_response(result)
+@router.post("/{project_id}/archive", response_model=CommandAnswer)
+def archive_project(organization_id: UUID, project_id: UUID,
+                    command: Command) -> JSONResponse:
+    """An archived project is read-only and keeps its name."""
+    return command_response(commands.archive_project(command, organization_id, project_id))
 
 
-@router.get("/{project_id}/members")
+@router.get("/{project_id}/members", response_model=Page[ProjectMemberView])
 def list_project_members(
-    organization_id: UUID, project_id: UUID, request: Request, caller: Caller,
+    organization_id: UUID, project_id: UUID, reader: MemberReads,
     limit: int = Query(default=50, ge=1, le=200),
     cursor: str | None = Query(default=None, max_length=MAX_CURSOR_LENGTH),
 ) -> JSONResponse:
-    headers = read_consistency(request, READ_MODELS + ["users"])
-    after_name, after_id = parse_cursor(cursor, text, as_uuid) or (None, None)
-    with runtime_of(request).pool.connection() as conn:
-        project_role(conn, organization_id, project_id, caller)
-        rows = conn.execute(
-            "SELECT m.user_id, u.name, u.email, m.role, m.created_at "
-            "FROM project.project_members m LEFT JOIN auth.users u ON u.id = m.user_id "
-            "WHERE m.project_id = %s "
-            "AND (%s::text IS NULL OR (coalesce(u.name, ''), m.user_id::text) > (%s, %s)) "
-            "ORDER BY coalesce(u.name, ''), m.user_id::text LIMIT %s",
-            (project_id, after_name, after_name, after_id and str(after_id), limit + 1),
-        ).fetchall()
-    items = [{"user_id": r[0], "name": r[1], "email": r[2], "role": r[3], "since": r[4]}
-             for r in rows]
-    return page(items, limit, lambda i: [i["name"] or "", str(i["user_id"])], headers)
+    """The project's members, by name."""
+    project_role(reader.conn, organization_id, project_id, reader.caller)
+    return reader.answer(projects.members_page(reader.conn, project_id, cursor, limit))
 
 
-@router.post("/{project_id}/members", status_code=201)
+@router.post("/{project_id}/members", status_code=201, response_model=CommandAnswer)
 def add_project_member(organization_id: UUID, project_id: UUID, body: AddProjectMember,
-                       request: Request, caller: Caller) -> JSONResponse:
-    result = commands.add_project_member(command_of(request, caller), organization_id, project_id,
-        user_id=body.user_id, role=parse_enum(ProjectRole, body.role, "role"),
-    )
+                       command: Command) -> JSONResponse:
+    result = commands.add_project_member(command, organization_id, project_id,
+                                         user_id=body.user_id, role=body.role)
     return command_response(result, 201)
 
 
-@router.patch("/{project_id}/members/{user_id}")
+@router.patch("/{project_id}/members/{user_id}", response_model=CommandAnswer)
 def change_project_member_role(organization_id: UUID, project_id: UUID, user_id: UUID,
-                               body: ChangeProjectRole, request: Request,
-                               caller: Caller) -> JSONResponse:
-    result = commands.change_project_member_role(command_of(request, caller), organization_id, project_id,
-        user_id, role=parse_enum(ProjectRole, body.role, "role"),
-    )
-    return command_response(result)
+                               body: ChangeProjectRole, command: Command) -> JSONResponse:
+    return command_response(commands.change_project_member_role(
+        command, organization_id, project_id, user_id, role=body.role))
 
 
-@router.delete("/{project_id}/members/{user_id}")
+@router.delete("/{project_id}/members/{user_id}", response_model=CommandAnswer)
 def remove_project_member(organization_id: UUID, project_id: UUID, user_id: UUID,
-                          request: Request, caller: Caller) -> JSONResponse:
-    result = commands.remove_project_member(command_of(request, caller), organization_id, project_id,
-        user_id,
-    )
-    return command_response(result)
+                          command: Command) -> JSONResponse:
+    return command_response(commands.remove_project_member(
+        command, organization_id, project_id, user_id))
+
+
+@router.post("/{project_id}/clients", status_code=201, response_model=CommandAnswer)
+def link_client(organization_id: UUID, project_id: UUID, body: LinkClient,
+                command: Command) -> JSONResponse:
+    """Link a client of the organization to the project (Organizers and Managers)."""
+    return command_response(commands.link_client(command, organization_id, project_id,
+                                                 client_id=body.client_id), 201)
+
+
+@router.delete("/{project_id}/clients/{client_id}", response_model=CommandAnswer)
+def unlink_client(organization_id: UUID, project_id: UUID, client_id: UUID,
+                  command: Command) -> JSONResponse:
+    """Unlink a client; if it is the project's client_id, that is cleared too."""
+    return command_response(commands.unlink_client(command, organization_id, project_id,
+                                                   client_id))

@@ -1,284 +1,331 @@
-"""Tasks of a project: subtasks, assignment, status, checklist and dependencies."""
+"""Tasks of a project: subtasks, assignment, status, checklist and dependencies; and
+each person's tasks across the projects they see."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 from uuid import UUID
 
-from fastapi import APIRouter, Path, Query, Request
-from psycopg.sql import SQL
-from pydantic import Field
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel, Field
 
-from api.access import not_found, project_role
+from api.access import not_found, organization_role, project_role
+from api.contract import CommandAnswer, Page
 from api.deps import (
     CREATES,
     MAX_CURSOR_LENGTH,
-    Caller,
+    Command,
     JSONResponse,
+    Reader,
     Strict,
-    as_datetime,
-    as_uuid,
-    command_of,
     command_response,
-    context_of,
-    page,
-    parse_cursor,
-    read_consistency,
-    runtime_of,
+    reading,
 )
 from api.problems import ApiProblem
-from api.values import Day, ExactJSONRoute, Uuid
-from domain.project import parse_enum
-from domain.task import MAX_CHECKLIST_TEXT, MAX_DESCRIPTION, MAX_TITLE, TaskPriority, TaskStatus
+from api.values import Day, ExactJSONRoute, Uuid, optional_text, text
+from domain.task import (
+    DEFAULT_PRIORITY,
+    MAX_CHECKLIST_TEXT,
+    MAX_DESCRIPTION,
+    MAX_TITLE,
+    TaskPriority,
+    TaskStatus,
+)
+from projections import tasks
 from vistone.app import CommandResult
 from vistone.commands import tasks as commands
 
 router = APIRouter(prefix="/v1/organizations/{organization_id}", tags=["tasks"],
                    route_class=ExactJSONRoute)
 
+Reads = Annotated[Reader, reading("organizations", "projects", "tasks")]
 ItemId = Annotated[str, Path(max_length=64)]
-READ_MODELS = ["organizations", "projects", "tasks"]
+Limit = Annotated[int, Query(ge=1, le=200)]
+Cursor = Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH)]
 
-TASK_COLUMNS = ("id", "organization_id", "project_id", "parent_id", "assignee_id", "title",
-                "description", "status", "priority", "due_date", "created_by", "created_at",
-                "updated_at", "version")
-TASK_SELECT = SQL("SELECT " + ", ".join(TASK_COLUMNS) + " FROM project.tasks")
+# Text as the domain takes it (api.values.text); mypy sees plain text.
+if TYPE_CHECKING:
+    Title: TypeAlias = str
+    Description: TypeAlias = str
+    ChecklistText: TypeAlias = str
+else:
+    Title = text(MAX_TITLE)
+    Description = optional_text(MAX_DESCRIPTION)
+    ChecklistText = text(MAX_CHECKLIST_TEXT)
+# Enums arrive as JSON strings: strict bodies would want enum instances.
+Status = Annotated[TaskStatus, Field(strict=False)]
+Priority = Annotated[TaskPriority, Field(strict=False)]
+
+EXAMPLE_TASK = "0b8f8a52-3c1e-4d57-9a53-2f7d3c1f4e10"
+EXAMPLE_USER = "9d7e6f5a-4b3c-4d2e-8f1a-0b9c8d7e6f5a"
 
 
 class CreateTask(Strict):
-    title: str = Field(max_length=MAX_TITLE)
-    description: str | None = Field(default=None, max_length=MAX_DESCRIPTION)
-    priority: str | None = Field(default=None, max_length=20)
+    title: Title
+    description: Description | None = None
+    priority: Priority = DEFAULT_PRIORITY
     due_date: Day | None = None
-    parent_id: Uuid | None = None
-    assignee_id: Uuid | None = None
+    parent_id: Uuid | None = Field(default=None, description="a task of the same project")
+    assignee_id: Uuid | None = Field(default=None, description="a member of the project")
+
+    model_config = {"json_schema_extra": {"examples": [
+        {"title": "Write the landing page copy", "description": "Two variants for A/B",
+         "priority": "HIGH", "due_date": "2026-04-15", "assignee_id": EXAMPLE_USER}]}}
 
 
 class UpdateTask(Strict):
     """Only the fields sent change; send null to clear description or due_date (title
     and priority may not be null)."""
 
-    title: str = Field(Strict.ABSENT, max_length=MAX_TITLE)
-    description: str | None = Field(default=None, max_length=MAX_DESCRIPTION)
-    priority: str = Field(Strict.ABSENT, max_length=20)
+    title: Title = Field(Strict.ABSENT)
+    description: Description | None = None
+    priority: Priority = Field(Strict.ABSENT)
     due_date: Day | None = None
+
+    model_config = {"json_schema_extra": {"examples": [
+        {"priority": "URGENT", "due_date": "2026-04-10"}]}}
 
 
 class AssignTask(Strict):
-    assignee_id: Uuid | None  # required; null unassigns
+    assignee_id: Uuid | None = Field(description="a member of the project; null unassigns")
+
+    model_config = {"json_schema_extra": {"examples": [{"assignee_id": EXAMPLE_USER}]}}
 
 
 class ChangeStatus(Strict):
-    status: str = Field(max_length=20)
+    status: Status
+
+    model_config = {"json_schema_extra": {"examples": [{"status": "IN_PROGRESS"}]}}
 
 
 class AddChecklistItem(Strict):
-    text: str = Field(max_length=MAX_CHECKLIST_TEXT)
+    text: ChecklistText
+
+    model_config = {"json_schema_extra": {"examples": [{"text": "Proofread"}]}}
 
 
 class UpdateChecklistItem(Strict):
     """Send done, text or both (neither may be null)."""
 
     done: bool = Field(Strict.ABSENT)
-    text: str = Field(Strict.ABSENT, max_length=MAX_CHECKLIST_TEXT)
+    text: ChecklistText = Field(Strict.ABSENT)
+
+    model_config = {"json_schema_extra": {"minProperties": 1, "examples": [{"done": True}]}}
 
 
 class AddDependency(Strict):
-    depends_on_id: Uuid
+    depends_on_id: Uuid = Field(description="another task of the same project")
+
+    model_config = {"json_schema_extra": {"examples": [{"depends_on_id": EXAMPLE_TASK}]}}
 
 
-def task_json(row: tuple[Any, ...]) -> dict[str, Any]:
-    return dict(zip(TASK_COLUMNS, row, strict=True))
+class ChecklistItemAnswer(CommandAnswer):
+    item_id: str = Field(description="the new checklist item's id")
 
 
-def _app_and_context(request: Request, caller: UUID) -> tuple[Any, Any]:
-    return runtime_of(request).app, context_of(request, caller)
+class TaskView(BaseModel):
+    id: UUID
+    organization_id: UUID
+    project_id: UUID
+    parent_id: UUID | None
+    assignee_id: UUID | None
+    title: str
+    description: str | None
+    status: TaskStatus
+    priority: TaskPriority
+    due_date: date | None
+    created_by: UUID
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+class TaskBrief(BaseModel):
+    id: UUID
+    title: str
+    status: TaskStatus
+
+
+class ChecklistItemView(BaseModel):
+    id: str
+    text: str
+    done: bool
+
+
+class TaskDetail(TaskView):
+    checklist: list[ChecklistItemView] = Field(description="in the order added")
+    depends_on: list[TaskBrief] = Field(description="the tasks this one depends on")
+    dependents: list[TaskBrief] = Field(description="the tasks that depend on this one")
+    subtasks: list[TaskBrief] = Field(description="in creation order")
+
+
+class DependencyView(BaseModel):
+    id: UUID
+    title: str
+    status: TaskStatus
+    project_id: UUID
 
 
 # --- commands -------------------------------------------------------------
-@router.post("/projects/{project_id}/tasks", status_code=201, dependencies=CREATES)
-def create_task(organization_id: UUID, project_id: UUID, body: CreateTask, request: Request,
-                caller: Caller) -> JSONResponse:
-    command = command_of(request, caller)
-    priority = (parse_enum(TaskPriority, body.priority, "priority") if body.priority
-                else TaskPriority.MEDIUM)
-    result = commands.create_task(command, organization_id, project_id, title=body.title, description=body.description,
-        priority=priority, due_date=body.due_date, parent_id=body.parent_id,
-        assignee_id=body.assignee_id,
-    )
+@router.post("/projects/{project_id}/tasks", status_code=201, dependencies=CREATES,
+             response_model=CommandAnswer)
+def create_task(organization_id: UUID, project_id: UUID, body: CreateTask,
+                command: Command) -> JSONResponse:
+    result = commands.create_task(
+        command, organization_id, project_id, title=body.title, description=body.description,
+        priority=body.priority, due_date=body.due_date, parent_id=body.parent_id,
+        assignee_id=body.assignee_id)
     return command_response(result, 201)
 
 
-@router.patch("/tasks/{task_id}")
-def update_task(organization_id: UUID, task_id: UUID, body: UpdateTask, request: Request,
-                caller: Caller) -> JSONResponse:
-    command = command_of(request, caller)
-    changes = body.changes()
-    if "priority" in changes:
-        changes["priority"] = parse_enum(TaskPriority, changes["priority"], "priority")
-    result = commands.update_task(command, organization_id, task_id, changes=changes,
-    )
-    return command_response(result)
+@router.patch("/tasks/{task_id}", response_model=CommandAnswer)
+def update_task(organization_id: UUID, task_id: UUID, body: UpdateTask,
+                command: Command) -> JSONResponse:
+    return command_response(commands.update_task(command, organization_id, task_id,
+                                                 changes=body.changes()))
 
 
-@router.post("/tasks/{task_id}/assign")
-def assign_task(organization_id: UUID, task_id: UUID, body: AssignTask, request: Request,
-                caller: Caller) -> JSONResponse:
-    command = command_of(request, caller)
-    result = commands.assign_task(command, organization_id, task_id, assignee_id=body.assignee_id,
-    )
-    return command_response(result)
+@router.post("/tasks/{task_id}/assign", response_model=CommandAnswer)
+def assign_task(organization_id: UUID, task_id: UUID, body: AssignTask,
+                command: Command) -> JSONResponse:
+    return command_response(commands.assign_task(command, organization_id, task_id,
+                                                 assignee_id=body.assignee_id))
 
 
-@router.post("/tasks/{task_id}/status")
+@router.post("/tasks/{task_id}/status", response_model=CommandAnswer)
 def change_task_status(organization_id: UUID, task_id: UUID, body: ChangeStatus,
-                       request: Request, caller: Caller) -> JSONResponse:
-    command = command_of(request, caller)
-    result = commands.change_task_status(command, organization_id, task_id, status=parse_enum(TaskStatus, body.status, "status"),
-    )
-    return command_response(result)
+                       command: Command) -> JSONResponse:
+    """PENDING → IN_PROGRESS → COMPLETED; IN_PROGRESS and COMPLETED go back to
+    PENDING."""
+    return command_response(commands.change_task_status(command, organization_id, task_id,
+                                                        status=body.status))
 
 
 def _with_item(result: CommandResult, item_id: str) -> JSONResponse:
-    response = command_response(result, 201)
-    body = {"id": str(result.id), "version": result.version, "position": result.position,
+    answer = command_response(result, 201)
+    body = {"id": result.id, "version": result.version, "position": result.position,
             "item_id": item_id}
     return JSONResponse(body, status_code=201, headers={
-        k: v for k, v in response.headers.items() if k.lower() in ("etag", "x-log-position")
-    })
+        k: v for k, v in answer.headers.items() if k.lower() in ("etag", "x-log-position")})
 
 
-@router.post("/tasks/{task_id}/checklist", status_code=201)
+@router.post("/tasks/{task_id}/checklist", status_code=201,
+             response_model=ChecklistItemAnswer)
 def add_checklist_item(organization_id: UUID, task_id: UUID, body: AddChecklistItem,
-                       request: Request, caller: Caller) -> JSONResponse:
-    command = command_of(request, caller)
-    result, item_id = commands.add_checklist_item(command, organization_id, task_id, text=body.text,
-    )
+                       command: Command) -> JSONResponse:
+    result, item_id = commands.add_checklist_item(command, organization_id, task_id,
+                                                  text=body.text)
     return _with_item(result, item_id)
 
 
-@router.patch("/tasks/{task_id}/checklist/{item_id}")
+@router.patch("/tasks/{task_id}/checklist/{item_id}", response_model=CommandAnswer)
 def update_checklist_item(organization_id: UUID, task_id: UUID, item_id: ItemId,
-                          body: UpdateChecklistItem, request: Request,
-                          caller: Caller) -> JSONResponse:
+                          body: UpdateChecklistItem, command: Command) -> JSONResponse:
     changes = body.changes()  # never None: the body's types refuse null
     if not changes:
         raise ApiProblem(422, "validation-error", "Invalid request",
                          "send done (true or false) and/or text")
-    command = command_of(request, caller)
-    result = commands.update_checklist_item(command, organization_id, task_id, item_id, done=changes.get("done"),
-        text=changes.get("text"),
-    )
-    return command_response(result)
+    return command_response(commands.update_checklist_item(
+        command, organization_id, task_id, item_id, done=changes.get("done"),
+        text=changes.get("text")))
 
 
-@router.delete("/tasks/{task_id}/checklist/{item_id}")
+@router.delete("/tasks/{task_id}/checklist/{item_id}", response_model=CommandAnswer)
 def remove_checklist_item(organization_id: UUID, task_id: UUID, item_id: ItemId,
-                          request: Request, caller: Caller) -> JSONResponse:
-    command = command_of(request, caller)
-    result = commands.remove_checklist_item(command, organization_id, task_id, item_id,
-    )
-    return command_response(result)
+                          command: Command) -> JSONResponse:
+    return command_response(commands.remove_checklist_item(command, organization_id,
+                                                           task_id, item_id))
 
 
-@router.post("/tasks/{task_id}/dependencies", status_code=201)
+@router.post("/tasks/{task_id}/dependencies", status_code=201, response_model=CommandAnswer)
 def add_dependency(organization_id: UUID, task_id: UUID, body: AddDependency,
-                   request: Request, caller: Caller) -> JSONResponse:
-    command = command_of(request, caller)
-    result = commands.add_dependency(command, organization_id, task_id, depends_on_id=body.depends_on_id,
-    )
-    return command_response(result, 201)
+                   command: Command) -> JSONResponse:
+    """The task cannot proceed before ``depends_on_id``; a dependency that would close a
+    cycle is refused (409). Answers the task's id and version."""
+    return command_response(commands.add_dependency(
+        command, organization_id, task_id, depends_on_id=body.depends_on_id), 201)
 
 
-@router.delete("/tasks/{task_id}/dependencies/{depends_on_id}")
+@router.delete("/tasks/{task_id}/dependencies/{depends_on_id}", response_model=CommandAnswer)
 def remove_dependency(organization_id: UUID, task_id: UUID, depends_on_id: UUID,
-                      request: Request, caller: Caller) -> JSONResponse:
-    command = command_of(request, caller)
-    result = commands.remove_dependency(command, organization_id, task_id, depends_on_id=depends_on_id,
-    )
-    return command_response(result)
+                      command: Command) -> JSONResponse:
+    return command_response(commands.remove_dependency(
+        command, organization_id, task_id, depends_on_id=depends_on_id))
 
 
 # --- queries --------------------------------------------------------------
-
-
-@router.get("/projects/{project_id}/tasks")
+@router.get("/projects/{project_id}/tasks", response_model=Page[TaskView])
 def list_tasks(
-    organization_id: UUID, project_id: UUID, request: Request, caller: Caller,
-    status: str | None = Query(default=None, max_length=20),
+    organization_id: UUID, project_id: UUID, reader: Reads,
+    status: TaskStatus | None = None,
     assignee_id: UUID | None = None,
     parent_id: UUID | None = None,
-    limit: int = Query(default=50, ge=1, le=200),
-    cursor: str | None = Query(default=None, max_length=MAX_CURSOR_LENGTH),
+    limit: Limit = 50,
+    cursor: Cursor = None,
 ) -> JSONResponse:
-    headers = read_consistency(request, READ_MODELS)
-    after = parse_cursor(cursor, as_datetime, as_uuid)
-    # Conditions are added only when used, so each filter combination gets a plan
-    # that walks the matching (project_id, ..., created_at, id) index.
-    conditions = [SQL("project_id = %s"), SQL("organization_id = %s")]
-    params: list[Any] = [project_id, organization_id]
-    if status is not None:
-        conditions.append(SQL("status = %s"))
-        params.append(parse_enum(TaskStatus, status, "status").value)
-    if assignee_id is not None:
-        conditions.append(SQL("assignee_id = %s"))
-        params.append(assignee_id)
-    if parent_id is not None:
-        conditions.append(SQL("parent_id = %s"))
-        params.append(parent_id)
-    if after is not None:
-        conditions.append(SQL("(created_at, id) > (%s, %s)"))
-        params.extend(after)
-    query = SQL("{} WHERE {} ORDER BY created_at, id LIMIT %s").format(
-        TASK_SELECT, SQL(" AND ").join(conditions))
-    with runtime_of(request).pool.connection() as conn:
-        project_role(conn, organization_id, project_id, caller)
-        rows = conn.execute(query, (*params, limit + 1)).fetchall()
-    items = [task_json(r) for r in rows]
-    return page(items, limit, lambda i: [i["created_at"].isoformat(), str(i["id"])], headers)
+    """A project's tasks in creation order."""
+    project_role(reader.conn, organization_id, project_id, reader.caller)
+    return reader.answer(tasks.project_tasks(
+        reader.conn, organization_id, project_id,
+        status=status.value if status is not None else None, assignee_id=assignee_id,
+        parent_id=parent_id, cursor=cursor, limit=limit))
 
 
-@router.get("/tasks/{task_id}")
-def get_task(organization_id: UUID, task_id: UUID, request: Request,
-             caller: Caller) -> JSONResponse:
-    headers = read_consistency(request, READ_MODELS)
-    with runtime_of(request).pool.connection() as conn:
-        row = conn.execute(TASK_SELECT + SQL(" WHERE id = %s AND organization_id = %s"),
-                           (task_id, organization_id)).fetchone()
-        if row is None:
-            raise not_found("task", task_id)
-        task = task_json(row)
-        try:
-            project_role(conn, organization_id, task["project_id"], caller)
-        except ApiProblem:
-            raise not_found("task", task_id) from None
-        checklist = conn.execute(
-            "SELECT item_id, text, done FROM project.task_checklist_items "
-            "WHERE task_id = %s ORDER BY position", (task_id,),
-        ).fetchall()
-        depends_on = conn.execute(
-            "SELECT t.id, t.title, t.status FROM project.task_dependencies d "
-            "JOIN project.tasks t ON t.id = d.depends_on_id "
-            "WHERE d.task_id = %s ORDER BY d.created_at, t.id", (task_id,),
-        ).fetchall()
-        dependents = conn.execute(
-            "SELECT t.id, t.title, t.status FROM project.task_dependencies d "
-            "JOIN project.tasks t ON t.id = d.task_id "
-            "WHERE d.depends_on_id = %s ORDER BY d.created_at, t.id", (task_id,),
-        ).fetchall()
-        subtasks = conn.execute(
-            "SELECT id, title, status FROM project.tasks WHERE parent_id = %s "
-            "ORDER BY created_at, id", (task_id,),
-        ).fetchall()
+@router.get("/my-tasks", response_model=Page[TaskView])
+def my_tasks(
+    organization_id: UUID, reader: Reads,
+    status: TaskStatus | None = None,
+    due_before: Annotated[Day | None, Query(
+        description="due on or before this day (tasks without a due date are left out)")]
+    = None,
+    due_after: Annotated[Day | None, Query(
+        description="due on or after this day (tasks without a due date are left out)")]
+    = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> JSONResponse:
+    """The tasks assigned to the caller in the projects of the organization the caller
+    sees now: soonest due first, those without a due date last, then creation order."""
+    role = organization_role(reader.conn, organization_id, reader.caller)
+    return reader.answer(tasks.assigned_tasks(
+        reader.conn, organization_id, role, reader.caller,
+        status=status.value if status is not None else None, due_before=due_before,
+        due_after=due_after, cursor=cursor, limit=limit))
 
-    def brief(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
-        return [{"id": r[0], "title": r[1], "status": r[2]} for r in rows]
 
-    body = {
-        **task,
-        "checklist": [{"id": r[0], "text": r[1], "done": r[2]} for r in checklist],
-        "depends_on": brief(depends_on),
-        "dependents": brief(dependents),
-        "subtasks": brief(subtasks),
-    }
-    return JSONResponse(body, headers={**headers, "ETag": f'"{task["version"]}"'})
+def _visible_task(reader: Reader, organization_id: UUID, task_id: UUID) -> dict[str, Any]:
+    """The task, if its project is one the caller sees; else 404."""
+    found = tasks.task(reader.conn, organization_id, task_id)
+    if found is None:
+        raise not_found("task", task_id)
+    try:
+        project_role(reader.conn, organization_id, found["project_id"], reader.caller)
+    except ApiProblem:
+        raise not_found("task", task_id) from None
+    return found
+
+
+@router.get("/tasks/{task_id}", response_model=TaskDetail)
+def get_task(organization_id: UUID, task_id: UUID, reader: Reads) -> JSONResponse:
+    found = _visible_task(reader, organization_id, task_id)
+    return reader.answer({**found, **tasks.task_details(reader.conn, task_id)},
+                         ETag=f'"{found["version"]}"')
+
+
+@router.get("/tasks/{task_id}/dependencies", response_model=Page[DependencyView])
+def list_dependencies(organization_id: UUID, task_id: UUID, reader: Reads,
+                      limit: Limit = 50, cursor: Cursor = None) -> JSONResponse:
+    """The tasks this task depends on, in the order the dependencies were added."""
+    _visible_task(reader, organization_id, task_id)
+    return reader.answer(tasks.dependencies_page(reader.conn, task_id, dependents=False,
+                                                 cursor=cursor, limit=limit))
+
+
+@router.get("/tasks/{task_id}/dependents", response_model=Page[DependencyView])
+def list_dependents(organization_id: UUID, task_id: UUID, reader: Reads,
+                    limit: Limit = 50, cursor: Cursor = None) -> JSONResponse:
+    """The tasks that depend on this task, in the order the dependencies were added."""
+    _visible_task(reader, organization_id, task_id)
+    return reader.answer(tasks.dependencies_page(reader.conn, task_id, dependents=True,
+                                                 cursor=cursor, limit=limit))

@@ -13,7 +13,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import ROUTERS
-from tests.helpers import Person, add_member, fresh, new_organization, new_person
+from tests.helpers import (
+    Person,
+    add_member,
+    fresh,
+    new_client,
+    new_organization,
+    new_person,
+)
 from vistone.runtime import Runtime
 
 ID = str(uuid.UUID(int=7))
@@ -175,7 +182,7 @@ def test_patch_member_roles(client: TestClient, runtime: Runtime) -> None:
 def test_patch_project(client: TestClient, runtime: Runtime) -> None:
     ann = new_person(client, "Ann")
     org = new_organization(client, ann)["id"]
-    client_id = str(uuid.uuid4())
+    client_id = new_client(runtime, org)["id"]
     r = client.post(f"/v1/organizations/{org}/projects",
                     json={"name": "Apollo", "description": "Moon", "client_id": client_id,
                           "start_date": "2030-01-01", "end_date": "2030-12-31",
@@ -226,7 +233,7 @@ def _project_with_task(client: TestClient, ann: Person) -> tuple[str, str, str]:
                     headers=ann.headers)
     project = r.json()["id"]
     r = client.post(f"/v1/organizations/{org}/projects/{project}/tasks",
-                    json={"title": "Write", "description": "Words", "priority": "high",
+                    json={"title": "Write", "description": "Words", "priority": "HIGH",
                           "due_date": "2030-04-05"}, headers=ann.headers)
     assert r.status_code == 201, r.text
     return org, project, r.json()["id"]

@@ -5,7 +5,12 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from tests.helpers import Person, add_member, fresh, new_organization, new_person
+from api.contract import Page
+from api.routes.projects import ProjectDetail, ProjectView
+from domain.base import CommandContext
+from domain.client_feedback import ClientFeedback
+from tests.helpers import Person, add_member, fresh, new_client, new_organization, new_person
+from vistone.runtime import Runtime
 
 
 def projects_url(org: dict[str, Any]) -> str:
@@ -25,25 +30,33 @@ def get_project(client: TestClient, who: Person, org: dict[str, Any], project: d
                       headers={**who.headers, **fresh(position or project["position"])})
 
 
-def test_create_and_read_a_project(client: TestClient) -> None:
+def problem_field(r: Any) -> str | None:
+    """The field a problem names: its own, or the first of its validation errors."""
+    body = r.json()
+    return body.get("field") or (body.get("errors") or [{}])[0].get("field")
+
+
+def test_create_and_read_a_project(client: TestClient, runtime: Runtime) -> None:
     ann = new_person(client, "Ann")
     org = new_organization(client, ann)
-    client_id = str(uuid.uuid4())
+    client_id = new_client(runtime, org["id"])["id"]
     created = create_project(client, ann, org, "Apollo", description="Moon",
                              client_id=client_id, start_date="2030-01-01",
                              end_date="2030-06-30", budget=1000.5)
-    assert created["version"] == 1 and created["position"] > 0
+    # Created, then ClientLinked: the project's client is one of its linked clients.
+    assert created["version"] == 2 and created["position"] > 0
 
     r = get_project(client, ann, org, created)
     assert r.status_code == 200, r.text
-    body = r.json()
-    assert r.headers["etag"] == '"1"'
+    body = ProjectDetail.model_validate(r.json()).model_dump(mode="json")
+    assert r.headers["etag"] == '"2"'
     assert body["name"] == "Apollo" and body["status"] == "PLANNED"
-    assert body["client_id"] == client_id
+    assert body["client_id"] == client_id and body["client_ids"] == [client_id]
     assert body["start_date"] == "2030-01-01" and body["end_date"] == "2030-06-30"
-    assert body["budget"] == "1000.50" and body["spent_budget"] == "0.00"  # one money format
+    assert r.json()["budget"] == "1000.50" and r.json()["spent_budget"] == "0.00"
     assert body["progress"] == 0 and body["archived"] is False
-    assert body["my_project_role"] == "Lead"
+    assert body["average_rating"] is None and body["feedback_count"] == 0
+    assert body["my_role"] == "Organizer" and body["my_project_role"] == "Lead"
 
     r = client.patch(f"{projects_url(org)}/{created['id']}",
                      json={"budget": "2500.25", "spent_budget": 100, "progress": 40,
@@ -54,7 +67,7 @@ def test_create_and_read_a_project(client: TestClient) -> None:
     assert body["budget"] == "2500.25" and body["spent_budget"] == "100.00"
     assert body["progress"] == 40 and body["description"] is None
     assert body["end_date"] == "2030-12-31"
-    assert body["version"] == 2
+    assert body["version"] == 3
 
 
 def test_bad_project_input_names_the_field(client: TestClient) -> None:
@@ -72,17 +85,19 @@ def test_bad_project_input_names_the_field(client: TestClient) -> None:
     for body, field in cases:
         r = client.post(url, json=body, headers=ann.headers)
         assert r.status_code == 422, (body, r.text)
-        assert field in r.text, (body, r.text)
+        assert problem_field(r) == field, (body, r.text)
     project = create_project(client, ann, org, "Valid")
     r = client.patch(f"{url}/{project['id']}", json={"progress": 101}, headers=ann.headers)
-    assert r.status_code == 422 and "progress" in r.text
+    assert r.status_code == 422 and problem_field(r) == "progress"
     r = client.patch(f"{url}/{project['id']}", json={"end_date": "1999-01-01",
                                                       "start_date": "2000-01-01"},
                      headers=ann.headers)
     assert r.status_code == 422 and r.json()["field"] == "end_date"
-    r = client.post(f"{url}/{project['id']}/status", json={"status": "FLYING"},
-                    headers=ann.headers)
-    assert r.status_code == 422 and r.json()["field"] == "status"
+    # Statuses are exact enum values.
+    for status in ("FLYING", "active"):
+        r = client.post(f"{url}/{project['id']}/status", json={"status": status},
+                        headers=ann.headers)
+        assert r.status_code == 422 and problem_field(r) == "status", r.text
 
 
 def test_names_are_unique_per_organization_ignoring_case(client: TestClient) -> None:
@@ -123,7 +138,7 @@ def test_status_lifecycle(client: TestClient) -> None:
 
     r = client.post(url, json={"status": "COMPLETED"}, headers=ann.headers)
     assert r.status_code == 409 and r.json()["type"].endswith("illegal-transition")
-    for status in ("ACTIVE", "ON_HOLD", "active", "COMPLETED", "ACTIVE", "CANCELLED"):
+    for status in ("ACTIVE", "ON_HOLD", "ACTIVE", "COMPLETED", "ACTIVE", "CANCELLED"):
         r = client.post(url, json={"status": status}, headers=ann.headers)
         assert r.status_code == 200, (status, r.text)
     last_position = r.json()["position"]
@@ -186,10 +201,11 @@ def test_project_members(client: TestClient) -> None:
     assert r.status_code == 201
     r = client.patch(f"{url}/{cat.id}", json={"role": "Lead"}, headers=ann.headers)
     assert r.status_code == 409
-    r = client.post(url, json={"user_id": bob.id, "role": "Boss"}, headers=ann.headers)
-    assert r.status_code == 422 and r.json()["field"] == "role"
+    for role in ("Boss", "member"):
+        r = client.post(url, json={"user_id": bob.id, "role": role}, headers=ann.headers)
+        assert r.status_code == 422 and problem_field(r) == "role"
 
-    r = client.patch(f"{url}/{bob.id}", json={"role": "lead"}, headers=ann.headers)
+    r = client.patch(f"{url}/{bob.id}", json={"role": "Lead"}, headers=ann.headers)
     assert r.status_code == 200
     r = client.get(url, headers={**bob.headers, **fresh(r.json()["position"])})
     assert r.status_code == 200
@@ -266,10 +282,10 @@ def test_projects_are_invisible_outside_their_reach(client: TestClient) -> None:
     assert [p["name"] for p in r.json()["items"]] == ["Bob's", "Hidden"]
 
 
-def test_list_filters_and_cursor_pagination(client: TestClient) -> None:
+def test_list_filters_and_cursor_pagination(client: TestClient, runtime: Runtime) -> None:
     ann = new_person(client, "Ann")
     org = new_organization(client, ann)
-    acme = str(uuid.uuid4())
+    acme = new_client(runtime, org["id"], "Acme")["id"]
     names = ["Echo", "alpha", "Delta", "Charlie", "Bravo"]
     last: dict[str, Any] = {}
     for name in names:
@@ -291,7 +307,7 @@ def test_list_filters_and_cursor_pagination(client: TestClient) -> None:
         r = client.get(projects_url(org), params=params,
                        headers={**ann.headers, **fresh(position)})
         assert r.status_code == 200, r.text
-        seen += [p["name"] for p in r.json()["items"]]
+        seen += [p.name for p in Page[ProjectView].model_validate(r.json()).items]
         pages += 1
         cursor = r.json()["next_cursor"]
         if cursor is None:
@@ -300,12 +316,14 @@ def test_list_filters_and_cursor_pagination(client: TestClient) -> None:
     r = client.get(projects_url(org), params={"limit": 10}, headers=ann.headers)
     assert seen == [p["name"] for p in r.json()["items"]]  # pages follow the full order
 
-    r = client.get(projects_url(org), params={"status": "active"}, headers=ann.headers)
+    r = client.get(projects_url(org), params={"status": "ACTIVE"}, headers=ann.headers)
     assert [p["name"] for p in r.json()["items"]] == ["Delta"]
     r = client.get(projects_url(org), params={"client_id": acme}, headers=ann.headers)
     assert sorted(p["name"] for p in r.json()["items"]) == ["Bravo", "Echo"]
-    r = client.get(projects_url(org), params={"status": "nope"}, headers=ann.headers)
-    assert r.status_code == 422
+    assert all(p["client_ids"] == [acme] for p in r.json()["items"])
+    for status in ("nope", "active"):
+        r = client.get(projects_url(org), params={"status": status}, headers=ann.headers)
+        assert r.status_code == 422
     r = client.get(projects_url(org), params={"cursor": "garbage"}, headers=ann.headers)
     assert r.status_code == 400
 
@@ -329,3 +347,158 @@ def test_if_match_and_idempotency(client: TestClient) -> None:
     again = client.post(projects_url(org), json={"name": "Once"}, headers={**ann.headers, **key})
     assert first.status_code == again.status_code == 201
     assert first.json() == again.json()
+
+
+def clients_url(org: dict[str, Any], project: dict[str, Any]) -> str:
+    return f"{projects_url(org)}/{project['id']}/clients"
+
+
+def test_linking_clients(client: TestClient, runtime: Runtime) -> None:
+    ann = new_person(client, "Ann")
+    org = new_organization(client, ann)
+    acme, globex = (new_client(runtime, org["id"], n)["id"] for n in ("Acme", "Globex"))
+    project = create_project(client, ann, org, "Linked")
+    url = clients_url(org, project)
+
+    r = client.post(url, json={"client_id": acme}, headers=ann.headers)
+    assert r.status_code == 201 and r.json()["version"] == 2, r.text
+    r = client.post(url, json={"client_id": acme}, headers=ann.headers)
+    assert r.status_code == 409 and r.json()["type"].endswith("client-already-linked")
+    r = client.post(url, json={"client_id": globex}, headers=ann.headers)
+    assert r.status_code == 201
+    body = get_project(client, ann, org, project, r.json()["position"]).json()
+    assert body["client_ids"] == [acme, globex] and body["client_id"] is None
+    r = client.get(projects_url(org), params={"client_id": globex},
+                   headers={**ann.headers, **fresh(r.json()["position"])})
+    assert [p["id"] for p in r.json()["items"]] == [project["id"]]
+
+    # Setting client_id links the client if it is not yet; unlinking it clears client_id.
+    third = new_client(runtime, org["id"], "Initech")["id"]
+    r = client.patch(f"{projects_url(org)}/{project['id']}", json={"client_id": third},
+                     headers=ann.headers)
+    assert r.status_code == 200 and r.json()["version"] == 5, r.text
+    body = get_project(client, ann, org, project, r.json()["position"]).json()
+    assert body["client_id"] == third and body["client_ids"] == [acme, globex, third]
+    r = client.patch(f"{projects_url(org)}/{project['id']}", json={"client_id": acme},
+                     headers=ann.headers)
+    assert r.status_code == 200 and r.json()["version"] == 6  # already linked: no new link
+    r = client.delete(f"{url}/{acme}", headers=ann.headers)
+    assert r.status_code == 200, r.text
+    body = get_project(client, ann, org, project, r.json()["position"]).json()
+    assert body["client_id"] is None and body["client_ids"] == [globex, third]
+    r = client.delete(f"{url}/{acme}", headers=ann.headers)
+    assert r.status_code == 404 and r.json()["type"].endswith("client-not-linked")
+    assert r.json()["field"] == "client_id"
+
+
+def test_a_project_links_only_live_clients_of_its_organization(
+    client: TestClient, runtime: Runtime,
+) -> None:
+    ann, eve = new_person(client, "Ann"), new_person(client, "Eve")
+    org, eves_org = new_organization(client, ann), new_organization(client, eve)
+    theirs = new_client(runtime, eves_org["id"], "Theirs")["id"]
+    archived = new_client(runtime, org["id"], "Gone", archived=True)["id"]
+    project = create_project(client, ann, org, "Careful")
+    url = clients_url(org, project)
+
+    # No such client, or another organization's: not found, naming the field.
+    for unknown in (str(uuid.uuid4()), theirs):
+        for method, path, body in (
+            ("POST", url, {"client_id": unknown}),
+            ("POST", projects_url(org), {"name": f"P {uuid.uuid4().hex[:6]}",
+                                         "client_id": unknown}),
+            ("PATCH", f"{projects_url(org)}/{project['id']}", {"client_id": unknown}),
+        ):
+            r = client.request(method, path, json=body, headers=ann.headers)
+            assert r.status_code == 404, (method, path, r.text)
+            assert r.json()["field"] == "client_id"
+    # An archived client is not linked.
+    for method, path, body in (
+        ("POST", url, {"client_id": archived}),
+        ("POST", projects_url(org), {"name": "Archived client", "client_id": archived}),
+        ("PATCH", f"{projects_url(org)}/{project['id']}", {"client_id": archived}),
+    ):
+        r = client.request(method, path, json=body, headers=ann.headers)
+        assert r.status_code == 409, (method, path, r.text)
+        assert r.json()["type"].endswith("client-archived") and r.json()["field"] == "client_id"
+    body = get_project(client, ann, org, project).json()
+    assert body["client_ids"] == [] and body["version"] == 1
+
+
+def test_only_organizers_and_managers_link_clients(client: TestClient, runtime: Runtime) -> None:
+    ann, max_, bob = (new_person(client, n) for n in ("Ann", "Max", "Bob"))
+    org = new_organization(client, ann)
+    add_member(client, ann, org["id"], max_, "Manager")
+    add_member(client, ann, org["id"], bob, "Contributor")
+    acme = new_client(runtime, org["id"], "Acme")["id"]
+    project = create_project(client, ann, org, "Permissions")
+    url = clients_url(org, project)
+    client.post(f"{projects_url(org)}/{project['id']}/members",
+                json={"user_id": bob.id, "role": "Lead"}, headers=ann.headers)
+
+    r = client.post(url, json={"client_id": acme}, headers=bob.headers)
+    assert r.status_code == 403
+    r = client.post(url, json={"client_id": acme}, headers=max_.headers)
+    assert r.status_code == 201
+    r = client.delete(f"{url}/{acme}", headers=bob.headers)
+    assert r.status_code == 403
+    r = client.delete(f"{url}/{acme}", headers=max_.headers)
+    assert r.status_code == 200
+
+    client.post(f"{projects_url(org)}/{project['id']}/archive", headers=ann.headers)
+    r = client.post(url, json={"client_id": acme}, headers=ann.headers)
+    assert r.status_code == 409 and r.json()["type"].endswith("project-archived")
+    # Another tenant's organizer cannot reach the project at all.
+    eve = new_person(client, "Eve")
+    eves_org = new_organization(client, eve)
+    for path in (url, f"{projects_url(eves_org)}/{project['id']}/clients"):
+        r = client.post(path, json={"client_id": acme}, headers=eve.headers)
+        assert r.status_code == 404
+
+
+def give_feedback(runtime: Runtime, org: dict[str, Any], client_id: str,
+                  project_id: str | None, author: Person, rating: int) -> tuple[Any, int]:
+    """Feedback saved straight through the application (its command and rules are the
+    client context's): the aggregate and the log position."""
+    feedback = ClientFeedback.create(
+        id=uuid.uuid4(), organization_id=uuid.UUID(org["id"]),
+        client_id=uuid.UUID(client_id),
+        project_id=uuid.UUID(project_id) if project_id else None,
+        author_id=uuid.UUID(author.id), rating=rating, meta=feedback_meta(author))
+    return feedback, max(r.notification.id for r in runtime.app.save(feedback))
+
+
+def feedback_meta(author: Person) -> dict[str, Any]:
+    return CommandContext(actor_id=uuid.UUID(author.id)).meta
+
+
+def test_average_rating_of_the_clients_feedback(client: TestClient, runtime: Runtime) -> None:
+    ann = new_person(client, "Ann")
+    org = new_organization(client, ann)
+    acme = new_client(runtime, org["id"], "Acme")["id"]
+    rated = create_project(client, ann, org, "Rated", client_id=acme)
+    other = create_project(client, ann, org, "Other", client_id=acme)
+
+    first, _ = give_feedback(runtime, org, acme, rated["id"], ann, 5)
+    give_feedback(runtime, org, acme, rated["id"], ann, 4)
+    give_feedback(runtime, org, acme, other["id"], ann, 1)
+    _, position = give_feedback(runtime, org, acme, None, ann, 1)  # on no project
+    body = get_project(client, ann, org, rated, position).json()
+    assert (body["average_rating"], body["feedback_count"]) == ("4.50", 2)
+    assert body["version"] == rated["version"]  # feedback is not a change of the project
+
+    _, position = give_feedback(runtime, org, acme, rated["id"], ann, 2)
+    body = get_project(client, ann, org, rated, position).json()
+    assert (body["average_rating"], body["feedback_count"]) == ("3.67", 3)  # 11 / 3
+
+    # An edited rating moves the average by the difference; a comment alone does not.
+    first.edit(uuid.UUID(ann.id), feedback_meta(ann), rating=2)
+    first.edit(uuid.UUID(ann.id), feedback_meta(ann), comment="Fine")
+    position = max(r.notification.id for r in runtime.app.save(first))
+    body = get_project(client, ann, org, rated, position).json()
+    assert (body["average_rating"], body["feedback_count"]) == ("2.67", 3)  # 8 / 3
+    body = get_project(client, ann, org, other, position).json()
+    assert (body["average_rating"], body["feedback_count"]) == ("1.00", 1)
+    r = client.get(projects_url(org), headers={**ann.headers, **fresh(position)})
+    assert {p["name"]: p["average_rating"] for p in r.json()["items"]} == {
+        "Other": "1.00", "Rated": "2.67"}

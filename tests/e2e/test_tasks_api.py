@@ -6,6 +6,8 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from api.contract import Page
+from api.routes.tasks import DependencyView, TaskDetail, TaskView
 from tests.helpers import Person, add_member, fresh, new_organization, new_person
 
 
@@ -66,13 +68,20 @@ def get_task(client: TestClient, team: Team, task: dict[str, Any], position: int
                                **fresh(position or task["position"])})
 
 
+def problem_field(r: Any) -> str | None:
+    """The field a problem names: its own, or the first of its validation errors."""
+    body = r.json()
+    return body.get("field") or (body.get("errors") or [{}])[0].get("field")
+
+
 def test_create_get_and_subtasks(client: TestClient) -> None:
     team = new_team(client)
     parent = create_task(client, team, title="Launch", description="Go live",
-                         priority="high", due_date="2030-04-05")
+                         priority="HIGH", due_date="2030-04-05")
     child = create_task(client, team, team.bob, title="Write copy", parent_id=parent["id"])
     r = get_task(client, team, parent, child["position"])
     assert r.status_code == 200, r.text
+    TaskDetail.model_validate(r.json())
     body = r.json()
     assert body["title"] == "Launch" and body["priority"] == "HIGH"
     assert body["due_date"] == "2030-04-05" and body["status"] == "PENDING"
@@ -103,17 +112,21 @@ def test_bad_input_is_a_named_4xx(client: TestClient) -> None:
     h = team.ann.headers
     for body, field in [({"title": "x" * 201}, "title"), ({"title": "   "}, "title"),
                         ({"title": "x", "priority": "ASAP"}, "priority"),
+                        ({"title": "x", "priority": "high"}, "priority"),
+                        ({"title": "x", "priority": None}, "priority"),
                         ({"title": "x", "due_date": "tomorrow"}, "due_date"),
                         ({"title": "x", "colour": "red"}, "colour"), ({}, "title")]:
         r = client.post(team.tasks_url, json=body, headers=h)
         assert r.status_code == 422, (body, r.text)
-        assert field in r.text
+        assert problem_field(r) == field, (body, r.text)
     r = client.post(team.tasks_url, content=b"{oops", headers={**h, "Content-Type":
                                                                "application/json"})
     assert r.status_code == 400
     task = create_task(client, team)
-    r = client.post(team.task_url(task["id"], "/status"), json={"status": "DONE"}, headers=h)
-    assert r.status_code == 422 and r.json()["field"] == "status"
+    for status in ("DONE", "in_progress"):
+        r = client.post(team.task_url(task["id"], "/status"), json={"status": status},
+                        headers=h)
+        assert r.status_code == 422 and problem_field(r) == "status"
     r = client.get(team.task_url("not-a-uuid"), headers=h)
     assert r.status_code == 422
     r = client.get(team.tasks_url, params={"cursor": "garbage"}, headers=h)
@@ -152,7 +165,7 @@ def test_status_flow_and_illegal_transition(client: TestClient) -> None:
     h = team.bob.headers
     r = client.post(url, json={"status": "COMPLETED"}, headers=h)
     assert r.status_code == 409 and r.json()["type"].endswith("illegal-transition")
-    for status in ("IN_PROGRESS", "COMPLETED", "PENDING", "in_progress", "PENDING"):
+    for status in ("IN_PROGRESS", "COMPLETED", "PENDING", "IN_PROGRESS", "PENDING"):
         r = client.post(url, json={"status": status}, headers=h)
         assert r.status_code == 200, (status, r.text)
     assert get_task(client, team, r.json()).json()["status"] == "PENDING"
@@ -256,7 +269,7 @@ def test_list_filters_and_pagination(client: TestClient) -> None:
         r = client.get(team.tasks_url, params=params,
                        headers={**h, **fresh(last["position"])})
         assert r.status_code == 200, r.text
-        seen += [t["id"] for t in r.json()["items"]]
+        seen += [str(t.id) for t in Page[TaskView].model_validate(r.json()).items]
         cursor = r.json()["next_cursor"]
         if cursor is None:
             break
@@ -264,13 +277,14 @@ def test_list_filters_and_pagination(client: TestClient) -> None:
 
     r = client.get(team.tasks_url, params={"assignee_id": team.bob.id}, headers=h)
     assert [t["id"] for t in r.json()["items"]] == [t["id"] for t in created[:3]]
-    r = client.get(team.tasks_url, params={"status": "in_progress"}, headers=h)
+    r = client.get(team.tasks_url, params={"status": "IN_PROGRESS"}, headers=h)
     assert [t["id"] for t in r.json()["items"]] == [created[0]["id"]]
     r = client.get(team.tasks_url, params={"status": "PENDING", "assignee_id": team.bob.id},
                    headers=h)
     assert [t["id"] for t in r.json()["items"]] == [t["id"] for t in created[1:3]]
-    r = client.get(team.tasks_url, params={"status": "LATE"}, headers=h)
-    assert r.status_code == 422
+    for status in ("LATE", "in_progress"):
+        r = client.get(team.tasks_url, params={"status": status}, headers=h)
+        assert r.status_code == 422
 
 
 def test_visibility_and_tenants(client: TestClient) -> None:
@@ -362,3 +376,132 @@ def test_archived_project_is_read_only(client: TestClient) -> None:
                     headers=team.bob.headers)
     assert r.status_code == 409
     assert get_task(client, team, task).json()["status"] == "PENDING"
+
+
+def my_tasks(client: TestClient, who: Person, org: str, position: int | None = None,
+             **params: Any) -> list[str]:
+    """The ids of every task of ``who``'s my-tasks, walking the pages."""
+    seen: list[str] = []
+    cursor = None
+    while True:
+        r = client.get(f"/v1/organizations/{org}/my-tasks",
+                       params={**params, **({"cursor": cursor} if cursor else {})},
+                       headers={**who.headers, **fresh(position)})
+        assert r.status_code == 200, r.text
+        page = Page[TaskView].model_validate(r.json())
+        seen += [str(t.id) for t in page.items]
+        cursor = page.next_cursor
+        if cursor is None:
+            return seen
+
+
+def test_my_tasks_by_due_date_across_the_projects_i_see(client: TestClient) -> None:
+    team = new_team(client)
+    bob = team.bob
+    second = new_project(client, team.ann, team.org)
+    add_to_project(client, team.ann, team.org, second, bob)
+    mine = {name: create_task(client, team, title=name, assignee_id=bob.id, **due)
+            for name, due in (("march", {"due_date": "2030-03-01"}), ("undated", {}),
+                              ("january", {"due_date": "2030-01-15"}),
+                              ("march too", {"due_date": "2030-03-01"}),
+                              ("undated too", {}))}
+    create_task(client, team, title="Ann's", assignee_id=team.ann.id)
+    create_task(client, team, title="Nobody's")
+    elsewhere = client.post(f"/v1/organizations/{team.org}/projects/{second}/tasks",
+                            json={"title": "Elsewhere", "assignee_id": bob.id,
+                                  "due_date": "2029-12-31"},
+                            headers=team.ann.headers).json()
+    # Bob's tasks in another organization stay there.
+    other_org = new_organization(client, bob)["id"]
+    other_project = new_project(client, bob, other_org)
+    client.post(f"/v1/organizations/{other_org}/projects/{other_project}/tasks",
+                json={"title": "Other org", "assignee_id": bob.id}, headers=bob.headers)
+    started = client.post(team.task_url(mine["march too"]["id"], "/status"),
+                          json={"status": "IN_PROGRESS"}, headers=bob.headers).json()
+
+    ids = {name: task["id"] for name, task in mine.items()}
+    order = [elsewhere["id"], ids["january"], ids["march"], ids["march too"], ids["undated"],
+             ids["undated too"]]
+    assert my_tasks(client, bob, team.org, started["position"]) == order
+    assert my_tasks(client, bob, team.org, limit=2) == order  # pages follow the same order
+    assert my_tasks(client, bob, team.org, status="IN_PROGRESS") == [ids["march too"]]
+    assert my_tasks(client, bob, team.org, due_before="2030-03-01") == order[:4]
+    assert my_tasks(client, bob, team.org, due_after="2030-01-15",
+                    due_before="2030-02-28") == [ids["january"]]
+    assert my_tasks(client, bob, team.org, due_after="2031-01-01") == []
+    assert len(my_tasks(client, team.ann, team.org)) == 1
+
+    # Out of the second project, its task is no longer Bob's to see.
+    r = client.delete(f"/v1/organizations/{team.org}/projects/{second}/members/{bob.id}",
+                      headers=team.ann.headers)
+    assert my_tasks(client, bob, team.org, r.json()["position"]) == order[1:]
+
+    url = f"/v1/organizations/{team.org}/my-tasks"
+    for params in ({"status": "in_progress"}, {"due_before": "tomorrow"},
+                   {"due_after": "2030-1-1"}, {"limit": 0}):
+        r = client.get(url, params=params, headers=bob.headers)
+        assert r.status_code == 422, (params, r.text)
+    r = client.get(url, params={"cursor": "garbage"}, headers=bob.headers)
+    assert r.status_code == 400
+    eve = new_person(client, "Eve")
+    r = client.get(url, headers=eve.headers)
+    assert r.status_code == 404
+
+
+def dependency_ids(client: TestClient, team: Team, task: dict[str, Any], direction: str,
+                   position: int | None = None, who: Person | None = None,
+                   limit: int = 50) -> list[str]:
+    seen: list[str] = []
+    cursor = None
+    while True:
+        r = client.get(team.task_url(task["id"], f"/{direction}"),
+                       params={"limit": limit, **({"cursor": cursor} if cursor else {})},
+                       headers={**(who or team.ann).headers, **fresh(position)})
+        assert r.status_code == 200, r.text
+        page = Page[DependencyView].model_validate(r.json())
+        assert all(str(d.project_id) == team.project for d in page.items)
+        seen += [str(d.id) for d in page.items]
+        cursor = page.next_cursor
+        if cursor is None:
+            return seen
+
+
+def test_dependencies_and_dependents_reads(client: TestClient) -> None:
+    team = new_team(client)
+    a, b, c, d = (create_task(client, team, title=t) for t in "ABCD")
+    for x, y in ((a, c), (a, b), (a, d), (c, b)):
+        r = client.post(team.task_url(x["id"], "/dependencies"),
+                        json={"depends_on_id": y["id"]}, headers=team.bob.headers)
+        assert r.status_code == 201, r.text
+    position = r.json()["position"]
+
+    # In the order they were recorded, over as many pages as it takes.
+    assert dependency_ids(client, team, a, "dependencies", position) == [c["id"], b["id"],
+                                                                         d["id"]]
+    assert dependency_ids(client, team, a, "dependencies", limit=1) == [c["id"], b["id"],
+                                                                        d["id"]]
+    assert dependency_ids(client, team, b, "dependents", who=team.bob) == [a["id"], c["id"]]
+    assert dependency_ids(client, team, b, "dependencies") == []
+    r = client.get(team.task_url(a["id"], "/dependencies"), headers=team.ann.headers)
+    assert r.json()["items"][0] == {"id": c["id"], "title": "C", "status": "PENDING",
+                                    "project_id": team.project}
+
+    r = client.delete(team.task_url(a["id"], f"/dependencies/{b['id']}"),
+                      headers=team.bob.headers)
+    assert dependency_ids(client, team, b, "dependents", r.json()["position"]) == [c["id"]]
+
+    # The task's project decides who sees them: an outsider of the project, another
+    # tenant, or the right task through another organization's URL: not found.
+    olga, eve = new_person(client, "Olga"), new_person(client, "Eve")
+    joined = add_member(client, team.ann, team.org, olga, "Contributor")
+    org2 = new_organization(client, team.ann)["id"]
+    for direction in ("dependencies", "dependents"):
+        for who, url in ((olga, team.task_url(a["id"], f"/{direction}")),
+                         (eve, team.task_url(a["id"], f"/{direction}")),
+                         (team.ann, f"/v1/organizations/{org2}/tasks/{a['id']}/{direction}"),
+                         (team.ann, team.task_url(str(uuid.uuid4()), f"/{direction}"))):
+            r = client.get(url, headers={**who.headers, **fresh(joined["position"])})
+            assert r.status_code == 404, (direction, url, r.text)
+    r = client.get(team.task_url(a["id"], "/dependents"), params={"cursor": "garbage"},
+                   headers=team.ann.headers)
+    assert r.status_code == 400

@@ -393,6 +393,8 @@ def run_client_commands(runtime: Runtime, w: World, v: ClientValues) -> ClientWo
     clients.restore_client(Command(app, a), w.org, client)
     project = projects.create_project(Command(app, a), w.org, name=f"for {uuid.uuid4().hex}",
                                       client_id=client).id
+    projects.unlink_client(Command(app, a), w.org, project, client)
+    projects.link_client(Command(app, a), w.org, project, client_id=client)
 
     p = CommandContext(actor_id=portal, correlation_id=v.names[0][:200])
     made = [proposals.create_proposal(Command(app, a), w.org, client, title=title,

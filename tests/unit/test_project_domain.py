@@ -2,23 +2,33 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import string
 from datetime import date
 from decimal import Decimal
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
+from eventsourcing.application import Application
+from eventsourcing.domain import Snapshot
+from eventsourcing.persistence import StoredEvent
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from domain.base import InvalidValue
+from domain.base import InvalidValue, NotFound
+from domain.client import Client, ClientArchived
 from domain.project import (
+    MAX_CLIENTS,
     TRANSITIONS,
+    ClientAlreadyLinked,
     ClientMustBeViewer,
+    ClientNotLinked,
     IllegalTransition,
     Project,
     ProjectArchived,
+    ProjectClientsFull,
     ProjectRole,
     ProjectStatus,
     normalized_name,
@@ -33,9 +43,20 @@ money = st.none() | st.decimals(min_value=Decimal("-1000"), max_value=Decimal("1
                                 allow_nan=False, allow_infinity=False, places=2)
 
 
+ORG = uuid4()
+
+
 def new_project(**kwargs: object) -> Project:
-    return Project.create(id=uuid4(), organization_id=uuid4(), name="Apollo",
+    return Project.create(id=uuid4(), organization_id=ORG, name="Apollo",
                           creator_id=uuid4(), meta=META, **kwargs)  # type: ignore[arg-type]
+
+
+def new_client(organization_id: UUID = ORG, *, archived: bool = False) -> Client:
+    client = Client.create(id=uuid4(), organization_id=organization_id, name="Acme",
+                           meta=META)
+    if archived:
+        client.archive(META)
+    return client
 
 
 class ProjectMachine(RuleBasedStateMachine):
@@ -43,6 +64,61 @@ class ProjectMachine(RuleBasedStateMachine):
         super().__init__()
         self.project = new_project()
         self.history: list[str] = [self.project.status]
+        # Clients the project may be linked to, and two it may never be.
+        self.clients = [new_client() for _ in range(4)] + [
+            new_client(archived=True), new_client(uuid4())]
+
+    def _refusal(self, client: Client) -> type[Exception] | None:
+        """What linking ``client`` must raise, if anything, besides being linked."""
+        if self.project.archived:
+            return ProjectArchived
+        if client.organization_id != self.project.organization_id:
+            return NotFound
+        if client.archived:
+            return ClientArchived
+        return None
+
+    @rule(index=st.integers(0, 5))
+    def link_client(self, index: int) -> None:
+        client = self.clients[index]
+        linked = list(self.project.client_ids)
+        refusal = self._refusal(client) or (
+            ClientAlreadyLinked if str(client.id) in linked else None)
+        if refusal is not None:
+            with pytest.raises(refusal):
+                self.project.link_client(client, META)
+            assert self.project.client_ids == linked
+        else:
+            self.project.link_client(client, META)
+            assert self.project.client_ids == [*linked, str(client.id)]
+
+    @rule(index=st.integers(0, 5))
+    def set_client_id(self, index: int) -> None:
+        client = self.clients[index]
+        before = (self.project.client_id, list(self.project.client_ids))
+        refusal = None if client.id == self.project.client_id else self._refusal(client)
+        if refusal is not None:
+            with pytest.raises(refusal):
+                self.project.update(META, client=client, client_id=client.id)
+            assert (self.project.client_id, self.project.client_ids) == before
+        elif not self.project.archived:
+            self.project.update(META, client=client, client_id=client.id)
+            assert self.project.client_id == client.id
+            assert str(client.id) in self.project.client_ids
+
+    @rule(index=st.integers(0, 5))
+    def unlink_client(self, index: int) -> None:
+        client_id = self.clients[index].id
+        if self.project.archived:
+            with pytest.raises(ProjectArchived):
+                self.project.unlink_client(client_id, META)
+        elif str(client_id) not in self.project.client_ids:
+            with pytest.raises(ClientNotLinked):
+                self.project.unlink_client(client_id, META)
+        else:
+            self.project.unlink_client(client_id, META)
+            assert str(client_id) not in self.project.client_ids
+            assert self.project.client_id != client_id
 
     @rule(target_status=st.sampled_from(ProjectStatus))
     def change_status(self, target_status: ProjectStatus) -> None:
@@ -126,6 +202,18 @@ class ProjectMachine(RuleBasedStateMachine):
     def progress_within_bounds(self) -> None:
         assert 0 <= self.project.progress <= 100
 
+    @invariant()
+    def linked_clients_are_distinct_live_clients_of_the_organization(self) -> None:
+        linked = self.project.client_ids
+        assert len(linked) == len(set(linked)) <= MAX_CLIENTS
+        allowed = {str(c.id) for c in self.clients[:4]}
+        assert set(linked) <= allowed
+
+    @invariant()
+    def the_projects_client_is_a_linked_one(self) -> None:
+        client_id = self.project.client_id
+        assert client_id is None or str(client_id) in self.project.client_ids
+
     def teardown(self) -> None:
         # Replaying the recorded events rebuilds exactly the same state: the event
         # methods only mutate, they never re-check a rule that could have changed.
@@ -192,3 +280,73 @@ def test_archived_project_is_read_only() -> None:
     ):
         with pytest.raises(ProjectArchived):
             attempt()
+
+
+def test_a_client_given_at_creation_is_linked() -> None:
+    client = new_client()
+    project = new_project(client=client)
+    assert project.client_id == client.id and project.client_ids == [str(client.id)]
+    assert [type(e).__name__ for e in project.collect_events()] == ["Created", "ClientLinked"]
+    for refused, error in ((new_client(uuid4()), NotFound),
+                           (new_client(archived=True), ClientArchived)):
+        with pytest.raises(error) as raised:
+            new_project(client=refused)
+        assert raised.value.field == "client_id"
+
+
+def test_a_project_links_at_most_max_clients() -> None:
+    project = new_project()
+    clients = [new_client() for _ in range(MAX_CLIENTS)]
+    for client in clients:
+        project.link_client(client, META)
+    extra = new_client()
+    with pytest.raises(ProjectClientsFull):
+        project.link_client(extra, META)
+    with pytest.raises(ProjectClientsFull):
+        project.update(META, client=extra, client_id=extra.id)
+    assert project.client_id is None
+    # Naming a client already linked needs no room.
+    project.update(META, client=clients[0], client_id=clients[0].id)
+    assert project.client_id == clients[0].id and len(project.client_ids) == MAX_CLIENTS
+
+
+def test_a_new_client_id_must_come_with_its_client() -> None:
+    project = new_project()
+    with pytest.raises(NotFound) as raised:
+        project.update(META, client_id=uuid4())
+    assert raised.value.field == "client_id"
+    with pytest.raises(NotFound):
+        project.update(META, client=new_client(), client_id=uuid4())
+
+
+def _stored_as_version_1(app: Application, event: object, dropped: tuple[str, ...]) -> object:
+    """``event`` as stored before its class carried ``dropped``, decoded again."""
+    stored = app.mapper.to_stored_event(event)  # type: ignore[arg-type]
+    state = json.loads(stored.state)
+    for name in (*dropped, "class_version"):
+        del state[name]
+    return app.mapper.to_domain_event(StoredEvent(
+        stored.originator_id, stored.originator_version, stored.topic,
+        json.dumps(state).encode()))
+
+
+def test_created_events_stored_before_they_carried_the_initial_state_still_read() -> None:
+    project = new_project(budget=Decimal("12.50"))
+    created = project.collect_events()[0]
+    assert (created.status, created.creator_role) == ("PLANNED", "Lead")  # type: ignore[attr-defined]
+    old = _stored_as_version_1(Application(), created, (
+        "status", "creator_role", "spent_budget", "progress"))
+    assert (old.status, old.creator_role, old.spent_budget, old.progress) == (  # type: ignore[attr-defined]
+        "PLANNED", "Lead", Decimal(0), 0)
+    replayed = old.mutate(None)  # type: ignore[attr-defined]
+    assert replayed.status == "PLANNED" and replayed.budget == Decimal("12.50")
+    assert replayed.members == project.members and replayed.client_ids == []
+
+
+def test_snapshots_taken_before_clients_could_be_linked_still_load() -> None:
+    project = new_project()
+    snapshot = Snapshot.take(project)
+    assert snapshot.state["class_version"] == 2
+    state = {k: v for k, v in snapshot.state.items() if k not in ("client_ids", "class_version")}
+    loaded = dataclasses.replace(snapshot, state=state).mutate(None)
+    assert loaded.client_ids == [] and loaded.members == project.members

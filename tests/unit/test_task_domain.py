@@ -258,3 +258,23 @@ def test_cycle_error_names_the_path() -> None:
         graph.add_dependency(c, a, META)
     assert e.value.path == [str(c.id), str(a.id), str(b.id), str(c.id)]
     assert str(a.id) in e.value.message
+
+
+def test_created_events_stored_before_they_carried_the_status_still_read() -> None:
+    import json
+
+    from eventsourcing.application import Application
+    from eventsourcing.persistence import StoredEvent
+
+    app = Application()
+    created = new_task(priority=TaskPriority.LOW).collect_events()[0]
+    assert created.status == TaskStatus.PENDING.value  # type: ignore[attr-defined]
+    stored = app.mapper.to_stored_event(created)
+    state = json.loads(stored.state)
+    del state["status"], state["class_version"]
+    old = app.mapper.to_domain_event(StoredEvent(
+        stored.originator_id, stored.originator_version, stored.topic,
+        json.dumps(state).encode()))
+    assert old.status == "PENDING"  # type: ignore[attr-defined]
+    task = old.mutate(None)  # type: ignore[attr-defined]
+    assert (task.status, task.priority) == ("PENDING", "LOW")

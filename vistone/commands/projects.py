@@ -1,5 +1,5 @@
 """Projects: creation with a name unique in its organization, updates, status, archive,
-and project members.
+project members and linked clients.
 
 The unique name is a UniqueClaim keyed by the normalized name inside the organization's
 scope, saved in the same append as the project: two concurrent creations of one name
@@ -13,7 +13,8 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid4
 
-from domain.base import NotFound, require_text
+from domain.base import NotFound
+from domain.client import Client
 from domain.organization import Organization
 from domain.project import (
     Project,
@@ -21,6 +22,7 @@ from domain.project import (
     ProjectStatus,
     normalized_name,
     require_role_allowed,
+    validate_name,
 )
 from domain.roles import Permission, Role
 from vistone.app import Command, CommandResult, UnitOfWork
@@ -34,6 +36,15 @@ def name_scope(organization_id: UUID) -> str:
     return f"project-name:{organization_id}"
 
 
+def _client(uow: UnitOfWork, client_id: UUID) -> Client:
+    """The client named by ``client_id`` (whether it may be linked is the project's
+    rule: a client of another organization is not found there)."""
+    client = uow.find(Client, client_id)
+    if client is None:
+        raise NotFound(f"client {client_id} not found", field="client_id")
+    return client
+
+
 def create_project(
     command: Command, organization_id: UUID, *, name: str,
     description: str | None = None, client_id: UUID | None = None,
@@ -42,7 +53,7 @@ def create_project(
 ) -> CommandResult:
     creator = require_actor(command.ctx)
     project_id = uuid4()
-    name = require_text(name, "name", max_length=200)
+    name = validate_name(name)
     command = command.in_organization(organization_id)
     ctx = command.ctx
 
@@ -50,7 +61,8 @@ def create_project(
         authorize(uow, ctx, organization_id, Permission.MANAGE_PROJECTS)
         project = Project.create(
             id=project_id, organization_id=organization_id, name=name, creator_id=creator,
-            meta=ctx.meta, description=description, client_id=client_id,
+            meta=ctx.meta, description=description,
+            client=_client(uow, client_id) if client_id is not None else None,
             start_date=start_date, end_date=end_date, budget=budget,
         )
         take_claim(uow, ctx, name_scope(organization_id), normalized_name(name), project_id,
@@ -64,14 +76,18 @@ def update_project(
     command: Command, organization_id: UUID, project_id: UUID, *,
     changes: dict[str, Any],
 ) -> CommandResult:
-    """Apply the fields present in ``changes`` (absent fields stay as they are)."""
+    """Apply the fields present in ``changes`` (absent fields stay as they are); a new
+    ``client_id`` is linked too."""
     command = command.in_organization(organization_id)
     ctx = command.ctx
+    client_id = changes.get("client_id")
 
     def decide(uow: UnitOfWork) -> Project:
         project, _ = project_access(uow, ctx, project_id, Permission.MANAGE_PROJECTS)
         old_key = normalized_name(project.name)
-        project.update(ctx.meta, **changes)
+        client = (_client(uow, client_id)
+                  if client_id is not None and client_id != project.client_id else None)
+        project.update(ctx.meta, client=client, **changes)
         new_key = normalized_name(project.name)
         if new_key != old_key:
             # Both claims change in this one append: the old name is free exactly
@@ -99,8 +115,7 @@ def change_project_status(
     return command.execute(decide)
 
 
-def archive_project(
-    command: Command, organization_id: UUID, project_id: UUID) -> CommandResult:
+def archive_project(command: Command, organization_id: UUID, project_id: UUID) -> CommandResult:
     """Archived projects stay listed (archived=true) under their name, so the name
     stays claimed: a new project cannot take it and make references ambiguous."""
     command = command.in_organization(organization_id)
@@ -157,14 +172,43 @@ def change_project_member_role(
 
 
 def remove_project_member(
-    command: Command, organization_id: UUID, project_id: UUID,
-    user_id: UUID) -> CommandResult:
+    command: Command, organization_id: UUID, project_id: UUID, user_id: UUID,
+) -> CommandResult:
     command = command.in_organization(organization_id)
     ctx = command.ctx
 
     def decide(uow: UnitOfWork) -> Project:
         project, _ = project_access(uow, ctx, project_id, Permission.MANAGE_PROJECTS)
         project.remove_member(user_id, ctx.meta)
+        return project
+
+    return command.execute(decide)
+
+
+def link_client(
+    command: Command, organization_id: UUID, project_id: UUID, *,
+    client_id: UUID,
+) -> CommandResult:
+    command = command.in_organization(organization_id)
+    ctx = command.ctx
+
+    def decide(uow: UnitOfWork) -> Project:
+        project, _ = project_access(uow, ctx, project_id, Permission.MANAGE_PROJECTS)
+        project.link_client(_client(uow, client_id), ctx.meta)
+        return project
+
+    return command.execute(decide)
+
+
+def unlink_client(
+    command: Command, organization_id: UUID, project_id: UUID, client_id: UUID,
+) -> CommandResult:
+    command = command.in_organization(organization_id)
+    ctx = command.ctx
+
+    def decide(uow: UnitOfWork) -> Project:
+        project, _ = project_access(uow, ctx, project_id, Permission.MANAGE_PROJECTS)
+        project.unlink_client(client_id, ctx.meta)
         return project
 
     return command.execute(decide)

@@ -18,7 +18,7 @@ from uuid import UUID, uuid4
 from domain.base import CommandContext, NotFound, derived_id
 from domain.project import Project
 from domain.roles import Permission
-from domain.task import Task, TaskPriority, TaskStatus, validate_title
+from domain.task import DEFAULT_PRIORITY, Task, TaskPriority, TaskStatus, validate_title
 from domain.task_dependencies import TaskDependencyGraph, dependency_graph_id
 from vistone.app import Command, CommandResult, UnitOfWork
 from vistone.commands.access import project_access, require_actor
@@ -62,7 +62,7 @@ def _assign(task: Task, project: Project, assignee_id: UUID | None, ctx: Command
 def create_task(
     command: Command, organization_id: UUID, project_id: UUID, *,
     title: str, description: str | None = None,
-    priority: TaskPriority = TaskPriority.MEDIUM, due_date: date | None = None,
+    priority: TaskPriority = DEFAULT_PRIORITY, due_date: date | None = None,
     parent_id: UUID | None = None, assignee_id: UUID | None = None,
 ) -> CommandResult:
     creator = require_actor(command.ctx)
@@ -173,7 +173,8 @@ def update_checklist_item(
 
 
 def remove_checklist_item(
-    command: Command, organization_id: UUID, task_id: UUID, item_id: str) -> CommandResult:
+    command: Command, organization_id: UUID, task_id: UUID, item_id: str,
+) -> CommandResult:
     command = command.in_organization(organization_id)
     ctx = command.ctx
 

@@ -27,14 +27,25 @@ def organization_role(conn: Connection[Any], organization_id: UUID, user_id: UUI
     return role
 
 
+def internal_role(conn: Connection[Any], organization_id: UUID, user_id: UUID) -> Role:
+    """The caller's role for reads of the organization's own people and work (members,
+    time): 404 for a non-member and for the Client role, whose portal shows only the
+    projects, proposals and feedback of its client."""
+    role = organization_role(conn, organization_id, user_id)
+    if role is Role.CLIENT:
+        raise not_found("organization", organization_id)
+    return role
+
+
 def project_role(conn: Connection[Any], organization_id: UUID, project_id: UUID,
                  user_id: UUID) -> Role:
     """The caller's organization role if the caller may see the project: Organizers and
-    Managers see every project of their organization, others only their projects."""
+    Managers see every project of their organization, Clients the projects linked to
+    the client whose portal they use, others only their projects."""
     found = project_visibility(conn, organization_id, project_id, user_id)
     if found is None:
         raise not_found("organization", organization_id)
-    role, project_exists, is_member = found
-    if not project_exists or (role not in SEES_ALL_PROJECTS and not is_member):
+    role, project_exists, reaches = found
+    if not project_exists or (role not in SEES_ALL_PROJECTS and not reaches):
         raise not_found("project", project_id)
     return role

@@ -187,32 +187,52 @@ def query_page(conn: Connection[Any], query: str, params: Sequence[Any], order: 
     return page
 
 
+def _member_of(project_id: str, user_id: str) -> str:
+    return ("EXISTS (SELECT 1 FROM project.project_members pm "
+            f"WHERE pm.project_id = {project_id} AND pm.user_id = {user_id})")
+
+
+def _portal_of(project_id: str, user_id: str) -> str:
+    """The project is linked to the client whose portal the user uses: linked to it, its
+    portal access on, not archived (the client read model, client.*)."""
+    return ("EXISTS (SELECT 1 FROM project.project_clients pc "
+            "JOIN client.portal_users pu ON pu.client_id = pc.client_id "
+            "JOIN client.clients c ON c.id = pc.client_id "
+            f"WHERE pc.project_id = {project_id} AND pu.user_id = {user_id} "
+            "AND c.portal_access AND NOT c.archived)")
+
+
 def project_visibility(conn: Connection[Any], organization_id: Any, project_id: Any,
                        user_id: Any) -> tuple[Role, bool, bool] | None:
     """(the user's organization role, whether the project exists in the organization,
-    whether the user is a project member); None when the user is not a member of the
-    live organization. One round trip: this runs before every project-scoped query."""
+    whether the user reaches it by their own right: a project member, or for the Client
+    role the portal user of a client linked to it); None when the user is not a member
+    of the live organization. One round trip: this runs before every project-scoped
+    query."""
     row = conn.execute(
         "SELECT m.role, EXISTS (SELECT 1 FROM project.projects p "
         "                       WHERE p.id = %s AND p.organization_id = m.organization_id), "
-        "       EXISTS (SELECT 1 FROM project.project_members pm "
-        "               WHERE pm.project_id = %s AND pm.user_id = m.user_id) "
+        f"      CASE WHEN m.role = %s THEN {_portal_of('%s', 'm.user_id')} "
+        f"           ELSE {_member_of('%s', 'm.user_id')} END "
         "FROM auth.organization_members m "
         "JOIN auth.organizations o ON o.id = m.organization_id "
         "WHERE m.organization_id = %s AND m.user_id = %s AND o.deleted_at IS NULL",
-        (project_id, project_id, organization_id, user_id),
+        (project_id, Role.CLIENT.value, project_id, project_id, organization_id, user_id),
     ).fetchone()
     return None if row is None else (Role(row[0]), row[1], row[2])
 
 
 def visible_projects_sql(role: Role, project_id: str = "{alias}.project_id") -> str:
     """A SQL condition on the column ``project_id`` limiting rows to the projects the
-    caller sees; pass the caller's id as its one parameter. With the default column,
-    format it with the table's alias first."""
+    caller sees: every project for Organizers and Managers, the projects linked to
+    their portal's client for a Client, their own projects for the others. Pass the
+    caller's id as its one parameter; with the default column, format it with the
+    table's alias first."""
     if role in SEES_ALL_PROJECTS:
         return "(TRUE OR %s IS NULL)"
-    return ("EXISTS (SELECT 1 FROM project.project_members pm "
-            f"WHERE pm.project_id = {project_id} AND pm.user_id = %s)")
+    if role is Role.CLIENT:
+        return _portal_of(project_id, "%s")
+    return _member_of(project_id, "%s")
 
 
 def projects_page(conn: Connection[Any], organization_id: Any, role: Role, caller: Any, *,

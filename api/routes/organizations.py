@@ -12,7 +12,7 @@ from pydantic.json_schema import GetJsonSchemaHandler, JsonSchemaValue
 from pydantic_core import CoreSchema
 from typing_extensions import TypeAliasType
 
-from api.access import not_found, organization_role
+from api.access import internal_role, not_found, organization_role
 from api.contract import CommandAnswer, Page
 from api.deps import (
     CREATES,
@@ -201,8 +201,8 @@ def list_members(
     limit: int = Query(default=50, ge=1, le=200),
     cursor: str | None = Query(default=None, max_length=MAX_CURSOR_LENGTH),
 ) -> JSONResponse:
-    """The members (with ``role``, if given), by name."""
-    organization_role(reader.conn, organization_id, reader.caller)
+    """The members (with ``role``, if given), by name (not for a client's portal)."""
+    internal_role(reader.conn, organization_id, reader.caller)
     return reader.answer(read_model.members(reader.conn, organization_id, role=role,
                                             cursor=cursor, limit=limit))
 

@@ -88,6 +88,13 @@ class ClientMustBeViewer(RuleViolation):
     code = "client-must-be-viewer"
 
 
+class DatesOutOfOrder(RuleViolation):
+    """Each date is valid on its own; together they are not (a rule between two values,
+    one of them possibly stored: a conflict, not a malformed field)."""
+
+    code = "dates-out-of-order"
+
+
 class ClientAlreadyLinked(AlreadyExists):
     code = "client-already-linked"
 
@@ -121,7 +128,7 @@ def validate_progress(progress: int) -> int:
 
 def validate_dates(start: date | None, end: date | None) -> None:
     if start is not None and end is not None and end < start:
-        raise InvalidValue("end_date must not be before start_date", field="end_date")
+        raise DatesOutOfOrder("end_date must not be before start_date", field="end_date")
 
 
 def normalized_name(name: str) -> str:

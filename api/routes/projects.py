@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, TypeAlias
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 from uuid import UUID
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
 from api.access import not_found, organization_role, project_role
 from api.contract import CommandAnswer, Page
@@ -47,6 +47,18 @@ else:
 Status = Annotated[ProjectStatus, Field(strict=False)]
 MemberRole = Annotated[ProjectRole, Field(strict=False)]
 
+
+def _whole_number(value: Any) -> Any:
+    """JSON Schema counts 40.0 as an integer, and the exact JSON parser reads it as a
+    Decimal: a whole one (within any integer's reach) becomes the int it is."""
+    if (isinstance(value, Decimal) and value.is_finite() and abs(value) <= 2**63
+            and value == value.to_integral_value()):
+        return int(value)
+    return value
+
+
+Progress = Annotated[int, Field(ge=0, le=100), BeforeValidator(_whole_number)]
+
 EXAMPLE_CLIENT = "3f2c9a4e-6b1d-4e8f-a7c5-2d9b0e1f4a63"
 EXAMPLE_USER = "9d7e6f5a-4b3c-4d2e-8f1a-0b9c8d7e6f5a"
 
@@ -80,7 +92,7 @@ class UpdateProject(Strict):
     end_date: Day | None = Field(default=None, description="not before start_date")
     budget: Amount | None = None
     spent_budget: Amount = Field(Strict.ABSENT)
-    progress: int = Field(Strict.ABSENT, ge=0, le=100)
+    progress: Progress = Field(Strict.ABSENT, description="percent, 0 to 100")
 
     model_config = {"json_schema_extra": {"examples": [
         {"progress": 40, "spent_budget": "12500.00"}]}}

@@ -25,6 +25,7 @@ from domain.project import (
     ClientAlreadyLinked,
     ClientMustBeViewer,
     ClientNotLinked,
+    DatesOutOfOrder,
     IllegalTransition,
     Project,
     ProjectArchived,
@@ -142,7 +143,7 @@ class ProjectMachine(RuleBasedStateMachine):
         before = (self.project.start_date, self.project.end_date)
         try:
             self.project.update(META, start_date=start, end_date=end)
-        except (InvalidValue, ProjectArchived) as error:
+        except (DatesOutOfOrder, ProjectArchived) as error:
             assert self.project.archived or (start and end and end < start)
             assert isinstance(error, ProjectArchived) == self.project.archived
             assert (self.project.start_date, self.project.end_date) == before
@@ -153,7 +154,7 @@ class ProjectMachine(RuleBasedStateMachine):
     def set_end_only(self, end: date | None) -> None:
         try:
             self.project.update(META, end_date=end)
-        except InvalidValue:
+        except DatesOutOfOrder:
             start = self.project.start_date
             assert start is not None and end is not None and end < start
         except ProjectArchived:
@@ -231,7 +232,7 @@ TestProjectMachine = ProjectMachine.TestCase
 @given(start=dates, end=dates)
 def test_create_rejects_end_before_start(start: date | None, end: date | None) -> None:
     if start and end and end < start:
-        with pytest.raises(InvalidValue) as raised:
+        with pytest.raises(DatesOutOfOrder) as raised:
             new_project(start_date=start, end_date=end)
         assert raised.value.field == "end_date"
     else:

@@ -9,7 +9,16 @@ from api.contract import Page
 from api.routes.projects import ProjectDetail, ProjectView
 from domain.base import CommandContext
 from domain.client_feedback import ClientFeedback
-from tests.helpers import Person, add_member, fresh, new_client, new_organization, new_person
+from tests.helpers import (
+    Person,
+    add_client,
+    add_member,
+    add_portal_user,
+    fresh,
+    new_client,
+    new_organization,
+    new_person,
+)
 from vistone.runtime import Runtime
 
 
@@ -238,16 +247,18 @@ def test_project_members(client: TestClient) -> None:
 
 
 def test_contributor_and_client_cannot_manage_projects(client: TestClient) -> None:
-    ann, bob, cat = (new_person(client, n) for n in ("Ann", "Bob", "Cat"))
+    ann, bob = new_person(client, "Ann"), new_person(client, "Bob")
     org = new_organization(client, ann)
     add_member(client, ann, org["id"], bob, "Contributor")
-    add_member(client, ann, org["id"], cat, "Client")
+    acme = add_client(client, ann, org["id"])["id"]
+    cat, _ = add_portal_user(client, ann, org["id"], acme, "Cat")  # a Client member
     r = client.post(projects_url(org), json={"name": "Mine"}, headers=bob.headers)
     assert r.status_code == 403
     r = client.post(projects_url(org), json={"name": "Mine"}, headers=cat.headers)
     assert r.status_code == 403
 
-    project = create_project(client, ann, org, "Shared")
+    # Cat sees the project through the portal of its client, and is one of its Viewers.
+    project = create_project(client, ann, org, "Shared", client_id=acme)
     url = f"{projects_url(org)}/{project['id']}"
     client.post(f"{url}/members", json={"user_id": bob.id, "role": "Lead"}, headers=ann.headers)
     added = client.post(f"{url}/members", json={"user_id": cat.id, "role": "Viewer"},
@@ -259,6 +270,7 @@ def test_contributor_and_client_cannot_manage_projects(client: TestClient) -> No
             ("POST", f"{url}/status", {"status": "ACTIVE"}),
             ("POST", f"{url}/archive", None),
             ("DELETE", f"{url}/members/{ann.id}", None),
+            ("DELETE", f"{url}/clients/{acme}", None),
         ):
             r = client.request(method, path, json=body, headers=who.headers)
             assert r.status_code == 403, (who.email, method, path, r.text)

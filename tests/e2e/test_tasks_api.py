@@ -8,7 +8,15 @@ from fastapi.testclient import TestClient
 
 from api.contract import Page
 from api.routes.tasks import DependencyView, TaskDetail, TaskView
-from tests.helpers import Person, add_member, fresh, new_organization, new_person
+from tests.helpers import (
+    Person,
+    add_client,
+    add_member,
+    add_portal_user,
+    fresh,
+    new_organization,
+    new_person,
+)
 
 
 @dataclass
@@ -323,8 +331,12 @@ def test_visibility_and_tenants(client: TestClient) -> None:
 def test_client_reads_but_cannot_write(client: TestClient) -> None:
     team = new_team(client)
     task = create_task(client, team)
-    cleo = new_person(client, "Cleo")
-    add_member(client, team.ann, team.org, cleo, "Client")
+    # Cleo, a Client member, sees the project through her client's portal and views it.
+    acme = add_client(client, team.ann, team.org)["id"]
+    cleo, _ = add_portal_user(client, team.ann, team.org, acme, "Cleo")
+    r = client.post(f"/v1/organizations/{team.org}/projects/{team.project}/clients",
+                    json={"client_id": acme}, headers=team.ann.headers)
+    assert r.status_code == 201, r.text
     joined = add_to_project(client, team.ann, team.org, team.project, cleo, "Viewer")
     r = get_task(client, team, task, joined["position"], cleo)
     assert r.status_code == 200

@@ -283,6 +283,7 @@ class Outcome:
     output: str
     reports: list[dict[str, Any]]
     seconds: float
+    server_log: str = ""
 
     def _count(self, key: str) -> int:
         return sum(group["count"] for report in self.reports for group in report.get(key, []))
@@ -354,6 +355,8 @@ def contract_run(database_url: str, jwt_secret: str, work_dir: Path, *, max_exam
                 outcome += run_schemathesis(server.base_url, config, max_examples=max_examples,
                                             phases=run_phases, seed_value=seed_value,
                                             workers=workers)
+        # The server's own account of any 500 (its traceback), for the failure report.
+        outcome.server_log = server.log_tail(80)
         return outcome
     finally:
         server.stop()

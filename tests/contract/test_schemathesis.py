@@ -25,4 +25,4 @@ def test_schemathesis_finds_nothing(runtime: Runtime, settings: Settings,
     print(outcome.figures())
     assert outcome.reports, f"schemathesis wrote no report:\n{outcome.output}"
     assert (outcome.exit_code, outcome.failures, outcome.errors) == (0, 0, 0), (
-        f"{outcome.output}\n{outcome.figures()}")
+        f"{outcome.output}\nserver log:\n{outcome.server_log}\n{outcome.figures()}")

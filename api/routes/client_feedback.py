@@ -8,11 +8,12 @@ Contributors the feedback on the projects they see."""
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 from uuid import UUID
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
 from api.access import not_found, project_role
 from api.contract import CommandAnswer, Page
@@ -46,7 +47,19 @@ else:
     Comment = optional_text(MAX_COMMENT)
     Response = text(MAX_RESPONSE)
 
-Rating = Annotated[int, Field(ge=MIN_RATING, le=MAX_RATING, description="1 (poor) to 5")]
+
+
+def _whole_number(value: Any) -> Any:
+    """JSON Schema counts 4.0 as an integer, and the exact JSON parser reads it as a
+    Decimal: a whole one becomes the int it is (as a project's progress)."""
+    if (isinstance(value, Decimal) and value.is_finite() and abs(value) <= 2**63
+            and value == value.to_integral_value()):
+        return int(value)
+    return value
+
+
+Rating = Annotated[int, Field(ge=MIN_RATING, le=MAX_RATING, description="1 (poor) to 5"),
+                   BeforeValidator(_whole_number)]
 
 
 class GiveFeedback(Strict):

@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, TypeAlias
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Body, Query
 from pydantic import BaseModel, Field
 
 from api.access import not_found
@@ -132,8 +132,11 @@ def accept_proposal(organization_id: UUID, proposal_id: UUID,
 
 
 @router.post("/proposals/{proposal_id}/reject", response_model=CommandAnswer)
-def reject_proposal(organization_id: UUID, proposal_id: UUID, command: Command,
-                    body: RejectProposal | None = None) -> JSONResponse:
+def reject_proposal(
+    organization_id: UUID, proposal_id: UUID, command: Command,
+    body: Annotated[RejectProposal | None, Body(
+        openapi_examples={"with a reason": {"value": {"reason": "Over our budget"}}})] = None,
+) -> JSONResponse:
     """SENT → REJECTED, with an optional reason: the client's portal user, or staff on
     the client's behalf."""
     return command_response(commands.reject_proposal(

@@ -125,7 +125,7 @@ def seed(base_url: str) -> Fixtures:
     outsider, outsider_email = s.person("Outsider")
     people = {role: s.person(role)[0] for role in (
         "Manager", "Contributor", "Client", "Leaver", "Promoted", "ProjectLeaver",
-        "ProjectPromoted", "ChannelLeaver")}
+        "ProjectPromoted", "ChannelLeaver", "Portal", "PortalLeaver", "PortalCandidate")}
 
     s.token = s.login(outsider_email)
     s.organization("Elsewhere")  # the outsider's own tenant
@@ -134,7 +134,8 @@ def seed(base_url: str) -> Fixtures:
     doomed_org = s.organization("Doomed")
     o = f"/v1/organizations/{org}"
     for name, user in people.items():
-        role = name if name in ("Manager", "Contributor", "Client") else "Contributor"
+        role = (name if name in ("Manager", "Contributor", "Client")
+                else "Client" if name.startswith("Portal") else "Contributor")
         s.call("POST", f"{o}/members", {"user_id": user, "role": role})
 
     project = s.call("POST", f"{o}/projects", {"name": "Website"})["id"]
@@ -165,6 +166,25 @@ def seed(base_url: str) -> Fixtures:
     time_log = s.call("POST", f"{o}/time-logs", log)["id"]
     removable_time_log = s.call("POST", f"{o}/time-logs",
                                 {**log, "work_date": "2026-01-06"})["id"]
+    client = s.call("POST", f"{o}/clients", {"name": "Northwind", "portal_access": True})["id"]
+    archivable_client = s.call("POST", f"{o}/clients", {"name": "To archive"})["id"]
+    archived_client = s.call("POST", f"{o}/clients", {"name": "Archived"})["id"]
+    s.call("POST", f"{o}/clients/{archived_client}/archive", status=200)
+    linkable_client = s.call("POST", f"{o}/clients", {"name": "To link"})["id"]
+    unlinkable_client = s.call("POST", f"{o}/clients", {"name": "To unlink"})["id"]
+    for linked in (client, unlinkable_client):
+        s.call("POST", f"{p}/clients", {"client_id": linked})
+    for portal in ("Portal", "PortalLeaver"):
+        s.call("POST", f"{o}/clients/{client}/portal-users", {"user_id": people[portal]})
+    proposals = f"{o}/clients/{client}/proposals"
+    proposal, to_send, to_withdraw, to_accept, to_reject = (
+        s.call("POST", proposals, {"title": title, "amount": "1200.00"})["id"]
+        for title in ("Relaunch", "To send", "To withdraw", "To accept", "To reject"))
+    for sent in (to_withdraw, to_accept, to_reject):
+        s.call("POST", f"{o}/proposals/{sent}/send", status=200)
+    feedback = s.call("POST", f"{o}/clients/{client}/feedback",
+                      {"rating": 5, "project_id": project})["id"]
+
     # The read models have everything before the run starts.
     s.call("GET", f"{o}/time-logs/{time_log}", status=200)
 
@@ -176,6 +196,7 @@ def seed(base_url: str) -> Fixtures:
             "organization_id": org, "project_id": project, "task_id": task,
             "channel_id": channel, "message_id": message, "time_log_id": time_log,
             "user_id": owner, "item_id": item, "depends_on_id": blocker,
+            "client_id": client, "proposal_id": proposal, "feedback_id": feedback,
         },
         operations={
             "DELETE /v1/organizations/{organization_id}": {"organization_id": doomed_org},
@@ -197,6 +218,22 @@ def seed(base_url: str) -> Fixtures:
                 {"item_id": removable_item},
             "DELETE /v1/organizations/{organization_id}/tasks/{task_id}/dependencies/"
             "{depends_on_id}": {"depends_on_id": removable_blocker},
+            "POST /v1/organizations/{organization_id}/clients/{client_id}/archive":
+                {"client_id": archivable_client},
+            "POST /v1/organizations/{organization_id}/clients/{client_id}/restore":
+                {"client_id": archived_client},
+            "DELETE /v1/organizations/{organization_id}/projects/{project_id}/clients/"
+            "{client_id}": {"client_id": unlinkable_client},
+            "DELETE /v1/organizations/{organization_id}/clients/{client_id}/portal-users/"
+            "{user_id}": {"user_id": people["PortalLeaver"]},
+            "POST /v1/organizations/{organization_id}/proposals/{proposal_id}/send":
+                {"proposal_id": to_send},
+            "POST /v1/organizations/{organization_id}/proposals/{proposal_id}/withdraw":
+                {"proposal_id": to_withdraw},
+            "POST /v1/organizations/{organization_id}/proposals/{proposal_id}/accept":
+                {"proposal_id": to_accept},
+            "POST /v1/organizations/{organization_id}/proposals/{proposal_id}/reject":
+                {"proposal_id": to_reject},
         },
         # Bodies naming a record that must exist for the request to get past a 404 (the
         # first one succeeds, the next ones conflict); the login of a real user, so its
@@ -210,6 +247,10 @@ def seed(base_url: str) -> Fixtures:
                 {"user_id": people["Manager"]},
             "POST /v1/organizations/{organization_id}/projects/{project_id}/members":
                 {"user_id": people["Manager"]},
+            "POST /v1/organizations/{organization_id}/projects/{project_id}/clients":
+                {"client_id": linkable_client},
+            "POST /v1/organizations/{organization_id}/clients/{client_id}/portal-users":
+                {"user_id": people["PortalCandidate"]},
         },
     )
 

@@ -29,6 +29,8 @@ from vistone.commands.access import authorize, member_role, require_actor
 from vistone.commands.organizations import release_claim, take_claim
 
 DUPLICATE_NAME = "a client with this name already exists in the organization"
+LINKED_ELSEWHERE = ("the user is already linked to another client of this organization "
+                    "(unlink them there first)")
 
 
 def client_of(uow: UnitOfWork, organization_id: UUID, client_id: UUID,
@@ -150,11 +152,10 @@ def link_portal_user(
         client.link_portal_user(user_id, ctx.meta)
         try:
             take_claim(uow, ctx, portal_user_scope(organization_id), str(user_id), client.id,
-                       "", "user_id")
-        except AlreadyExists:
-            raise PortalUserAlreadyLinked(
-                "the user is already linked to another client of this organization "
-                "(unlink them there first)", field="user_id") from None
+                       LINKED_ELSEWHERE, "user_id")
+        except AlreadyExists as taken:
+            # The claim's own error, under the portal's name for it.
+            raise PortalUserAlreadyLinked(taken.message, field="user_id") from None
         return client
 
     return command.execute(decide)

@@ -69,26 +69,27 @@ class ContractServer(ServerProcess):
 @dataclass
 class Fixtures:
     """Ids of what ``seed`` created. ``path`` fixes every path parameter; ``operations``
-    gives destructive operations their own disposable ids."""
+    gives destructive operations their own disposable ids; ``body`` fixes body fields that
+    must name an existing record, by operation."""
 
     owner_email: str
     outsider_email: str
     path: dict[str, str] = field(default_factory=dict)
     operations: dict[str, dict[str, str]] = field(default_factory=dict)
     body: dict[str, dict[str, str]] = field(default_factory=dict)
-    position: int = 0
 
 
 class Seeder:
-    def __init__(self, base_url: str) -> None:
-        self.http = httpx.Client(base_url=base_url, timeout=30.0)
+    """Requests as one user (``token``); reads wait for every write made so far."""
+
+    def __init__(self, http: httpx.Client) -> None:
+        self.http = http
         self.token: str | None = None
         self.position = 0
 
-    def call(self, method: str, path: str, body: Any = None, *,
-             token: str | None = None, status: int = 201) -> dict[str, Any]:
-        headers = {"Authorization": f"Bearer {token or self.token}"} if (token or self.token) \
-            else {}
+    def call(self, method: str, path: str, body: Any = None, *, status: int = 201,
+             anonymous: bool = False) -> dict[str, Any]:
+        headers = {} if anonymous else {"Authorization": f"Bearer {self.token}"}
         if method == "GET":
             headers["X-Min-Position"] = str(self.position)
         r = self.http.request(method, path, json=body, headers=headers)
@@ -102,14 +103,13 @@ class Seeder:
     def person(self, name: str) -> tuple[str, str]:
         email = f"{name.lower()}-{uuid.uuid4().hex[:10]}@contract.example"
         answer = self.call("POST", "/v1/auth/register",
-                           {"email": email, "name": name, "password": PASSWORD}, token="")
+                           {"email": email, "name": name, "password": PASSWORD},
+                           anonymous=True)
         return answer["id"], email
 
-    def login(self, email: str) -> str:
-        answer = self.call("POST", "/v1/auth/login", {"email": email, "password": PASSWORD},
-                           token="", status=200)
-        token: str = answer["access_token"]
-        return token
+    def login(self, email: str) -> None:
+        self.token = self.call("POST", "/v1/auth/login", {"email": email, "password": PASSWORD},
+                               status=200, anonymous=True)["access_token"]
 
     def organization(self, name: str) -> str:
         slug = f"{name.lower()}-{uuid.uuid4().hex[:8]}"
@@ -120,16 +120,20 @@ class Seeder:
 def seed(base_url: str) -> Fixtures:
     """Create the fixtures over HTTP: what the path parameters name, one member of each
     role, and a disposable record for each operation that removes or freezes one."""
-    s = Seeder(base_url)
+    with httpx.Client(base_url=base_url, timeout=30.0) as http:
+        return _seed(Seeder(http))
+
+
+def _seed(s: Seeder) -> Fixtures:
     owner, owner_email = s.person("Owner")
-    outsider, outsider_email = s.person("Outsider")
+    _, outsider_email = s.person("Outsider")
     people = {role: s.person(role)[0] for role in (
         "Manager", "Contributor", "Client", "Leaver", "Promoted", "ProjectLeaver",
         "ProjectPromoted", "ChannelLeaver", "Portal", "PortalLeaver", "PortalCandidate")}
 
-    s.token = s.login(outsider_email)
+    s.login(outsider_email)
     s.organization("Elsewhere")  # the outsider's own tenant
-    s.token = s.login(owner_email)
+    s.login(owner_email)
     org = s.organization("Acme")
     doomed_org = s.organization("Doomed")
     o = f"/v1/organizations/{org}"
@@ -191,7 +195,7 @@ def seed(base_url: str) -> Fixtures:
     member = "/v1/organizations/{organization_id}/members/{user_id}"
     project_member = "/v1/organizations/{organization_id}/projects/{project_id}/members/{user_id}"
     return Fixtures(
-        owner_email=owner_email, outsider_email=outsider_email, position=s.position,
+        owner_email=owner_email, outsider_email=outsider_email,
         path={
             "organization_id": org, "project_id": project, "task_id": task,
             "channel_id": channel, "message_id": message, "time_log_id": time_log,

@@ -145,10 +145,17 @@ def amount(minimum: Decimal, maximum: Decimal, places: int, string_pattern: str,
     return Annotated[Decimal, BeforeValidator(plain), WithJsonSchema({
         "description": description,
         "anyOf": [
-            {"type": "number", "minimum": float(minimum), "maximum": float(maximum),
+            {"type": "number", "minimum": float(minimum), **_upper_bound(maximum),
              "multipleOf": float(Decimal(1).scaleb(-places))},
             {"type": "string", "pattern": f"^{string_pattern}$"},
         ]})]
+
+
+def _upper_bound(maximum: Decimal) -> dict[str, float]:
+    """The schema's bound for ``maximum``: a double may round it up (999999999999999.99
+    is 1e15 as a double), and then the bound must exclude the rounded value."""
+    bound = float(maximum)
+    return {"maximum": bound} if Decimal(bound) <= maximum else {"exclusiveMaximum": bound}
 
 
 # Hours of a time log: 0.01 to 24, at most two decimal places.

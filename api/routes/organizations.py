@@ -42,7 +42,8 @@ ReadsMembers = Annotated[Reader, reading("organizations", "users")]
 RoleField = Annotated[Role, Field(strict=False)]
 
 # Strict JSON as the domain takes it (domain/values.py), for the schema: text without NUL,
-# numbers within the signed 64-bit range, no reserved key. (Depth and size are stated in
+# numbers within the signed 64-bit range (its top as "below 2**63": a double holds that
+# bound exactly, not 2**63 - 1), no reserved key. (Depth and size are stated in
 # the description: JSON Schema cannot bound them.)
 _JsonKey = Annotated[str, WithJsonSchema({"type": "string", "not": {"anyOf": [
     {"enum": sorted(RESERVED_JSON_KEYS)}, {"pattern": "\\x00"}]}})]
@@ -52,7 +53,7 @@ if TYPE_CHECKING:  # mypy sees plain text, and resolves no recursive alias
 else:
     Name = text(MAX_NAME)
     JsonValue = TypeAliasType("JsonValue", (
-        None | bool | Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
+        None | bool | Annotated[int, Field(ge=INT64_MIN, lt=INT64_MAX + 1)]
         | Annotated[float, Field(gt=-FLOAT_BOUND, lt=FLOAT_BOUND)]
         | Annotated[str, Field(pattern=NO_NUL)] | list["JsonValue"]
         | dict[_JsonKey, "JsonValue"]))

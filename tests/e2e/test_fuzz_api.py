@@ -102,10 +102,16 @@ def world(client: TestClient) -> dict[str, Any]:
     channel = made("/channels", {"kind": "project", "name": "fuzz", "project_id": project})
     message = made(f"/channels/{channel}/messages", {"content": "hello"})
     time_log = made("/time-logs", {"task_id": task, "work_date": "2026-01-05", "hours": 1})
+    acme = made("/clients", {"name": "Fuzz client", "portal_access": True})
+    client.post(f"{base}/projects/{project}/clients", json={"client_id": acme},
+                headers=ann.headers)
+    proposal = made(f"/clients/{acme}/proposals", {"title": "Fuzzed proposal"})
+    feedback = made(f"/clients/{acme}/feedback", {"project_id": project, "rating": 4})
     return {"person": ann, "ids": {
         "organization_id": org, "project_id": project, "task_id": task, "item_id": item,
         "channel_id": channel, "message_id": message, "time_log_id": time_log,
-        "user_id": bob.id, "depends_on_id": task,
+        "user_id": bob.id, "depends_on_id": task, "client_id": acme, "proposal_id": proposal,
+        "feedback_id": feedback,
     }}
 
 

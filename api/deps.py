@@ -3,21 +3,19 @@ concurrency headers, idempotency keys, read-your-writes and cursors."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar
 from urllib.parse import parse_qsl
 from uuid import UUID
 
 import orjson
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from psycopg import Connection
 from pydantic import (
     BaseModel,
@@ -27,7 +25,8 @@ from starlette.responses import JSONResponse as StarletteJSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.problems import ApiProblem, problem
-from domain.base import CommandContext, is_valid_text
+from domain.base import CommandContext
+from projections.paging import MAX_CURSOR_LENGTH
 from projections.runner import wait_for_position
 from vistone.app import Command as VistoneCommand
 from vistone.app import CommandResult
@@ -156,6 +155,14 @@ def anonymous_command(request: Request) -> VistoneCommand:
 Command = Annotated[VistoneCommand, Depends(command_of)]
 
 
+# The query parameters of every list: how many items, and where the page starts (the
+# previous page's next_cursor: URL-safe base64, which the schema states).
+PageLimit = Annotated[int, Query(ge=1, le=200, description="items per page")]
+PageCursor = Annotated[str | None, Query(
+    max_length=MAX_CURSOR_LENGTH, pattern=r"^[A-Za-z0-9_-]+={0,2}$",
+    description="the next_cursor of the previous page")]
+
+
 @dataclass(frozen=True)
 class Reader:
     """What a query needs: a connection to the read models, the caller, and the
@@ -212,75 +219,6 @@ def read_consistency(request: Request, read_models: list[str]) -> dict[str, str]
         raise ApiProblem(503, "read-model-stopped", "Read model stopped", detail,
                          headers={"Retry-After": "30"})
     return {"X-Consistent": "true" if consistency.caught_up else "false"}
-
-
-# Long enough for any cursor the API hands out: the longest sort key is a 200-character
-# name (up to 800 bytes of UTF-8) plus an id, base64-encoded.
-MAX_CURSOR_LENGTH = 2048
-
-
-def encode_cursor(values: list[Any]) -> str:
-    # UTF-8, not \u escapes: a name in Cyrillic or CJK stays short enough.
-    return base64.urlsafe_b64encode(
-        json.dumps(values, default=str, ensure_ascii=False).encode()).decode()
-
-
-def decode_cursor(cursor: str | None, size: int) -> list[Any] | None:
-    if cursor is None:
-        return None
-    try:
-        values = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
-        values = None
-    if not isinstance(values, list) or len(values) != size:
-        raise ApiProblem(400, "invalid-cursor", "Invalid cursor",
-                         "cursor must be a value returned as next_cursor")
-    return values
-
-
-def text(value: Any) -> str:
-    """A text value of a cursor: what the domain accepts as text (no NUL, no lone
-    surrogate), so a forged one is a 400, never a database or encoding error."""
-    if not isinstance(value, str):
-        raise TypeError("not text")
-    if not is_valid_text(value):
-        raise ValueError("not valid text")
-    return value
-
-
-def as_uuid(value: Any) -> UUID:
-    return UUID(str(value))
-
-
-def as_datetime(value: Any) -> datetime:
-    return datetime.fromisoformat(str(value))
-
-
-def as_date(value: Any) -> date:
-    return date.fromisoformat(str(value))
-
-
-def parse_cursor(cursor: str | None, *parsers: Callable[[Any], Any]) -> list[Any] | None:
-    """Decode a cursor and check each of its values with its parser (a forged cursor is a
-    400, never a database error)."""
-    values = decode_cursor(cursor, len(parsers))
-    if values is None:
-        return None
-    try:
-        return [parse(value) for parse, value in zip(parsers, values, strict=True)]
-    except (TypeError, ValueError, AttributeError):
-        raise ApiProblem(400, "invalid-cursor", "Invalid cursor",
-                         "cursor must be a value returned as next_cursor") from None
-
-
-def page(items: list[dict[str, Any]], limit: int, key: Any,
-         headers: dict[str, str] | None = None) -> JSONResponse:
-    """A page of ``limit`` items (the query fetched limit + 1 to know if more exist)."""
-    more = len(items) > limit
-    items = items[:limit]
-    next_cursor = encode_cursor(key(items[-1])) if more and items else None
-    return JSONResponse({"items": items, "next_cursor": next_cursor},
-                        headers=headers or {})
 
 
 class JSONResponse(StarletteJSONResponse):

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Literal, TypeAlias
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body
 from pydantic import BaseModel, Field, RootModel
 from starlette.responses import Response
 
@@ -14,9 +14,10 @@ from api.access import not_found, organization_role
 from api.contract import CommandAnswer, Page
 from api.deps import (
     CREATES,
-    MAX_CURSOR_LENGTH,
     Command,
     JSONResponse,
+    PageCursor,
+    PageLimit,
     Reader,
     Strict,
     command_response,
@@ -239,8 +240,8 @@ def list_channels(
     organization_id: UUID, reader: Reads,
     kind: ChannelKind | None = None,
     project_id: UUID | None = None,
-    limit: int = Query(default=50, ge=1, le=200),
-    cursor: str | None = Query(default=None, max_length=MAX_CURSOR_LENGTH),
+    limit: PageLimit = 50,
+    cursor: PageCursor = None,
 ) -> JSONResponse:
     """The channels the caller sees, oldest first: direct channels they are in, team
     channels (a Client only those it is in), and the channels of the projects they see."""
@@ -263,8 +264,8 @@ def get_channel(organization_id: UUID, channel_id: UUID, reader: Reads) -> JSONR
 @router.get("/channels/{channel_id}/members", response_model=Page[ChannelMember])
 def list_channel_members(
     organization_id: UUID, channel_id: UUID, reader: Reads,
-    limit: int = Query(default=50, ge=1, le=200),
-    cursor: str | None = Query(default=None, max_length=MAX_CURSOR_LENGTH),
+    limit: PageLimit = 50,
+    cursor: PageCursor = None,
 ) -> JSONResponse:
     """The channel's members in the order they joined, for anyone who sees the channel."""
     role = organization_role(reader.conn, organization_id, reader.caller)
@@ -277,8 +278,8 @@ def list_channel_members(
 @router.get("/channels/{channel_id}/messages", response_model=Page[MessageView])
 def list_messages(
     organization_id: UUID, channel_id: UUID, reader: MessageReads,
-    limit: int = Query(default=50, ge=1, le=200),
-    cursor: str | None = Query(default=None, max_length=MAX_CURSOR_LENGTH),
+    limit: PageLimit = 50,
+    cursor: PageCursor = None,
 ) -> JSONResponse:
     """Newest first. Only the channel's members read it (and, for a project channel,
     only while they can see the project); anyone else gets 404."""

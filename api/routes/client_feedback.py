@@ -12,16 +12,17 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from pydantic import BaseModel, BeforeValidator, Field
 
 from api.access import not_found, project_role
 from api.contract import CommandAnswer, Page
 from api.deps import (
     CREATES,
-    MAX_CURSOR_LENGTH,
     Command,
     JSONResponse,
+    PageCursor,
+    PageLimit,
     Reader,
     Strict,
     command_response,
@@ -136,8 +137,8 @@ def respond_to_feedback(organization_id: UUID, feedback_id: UUID, body: Respond,
 @router.get("/clients/{client_id}/feedback", response_model=Page[FeedbackView])
 def client_feedback(
     organization_id: UUID, client_id: UUID, reader: Reads,
-    limit: int = Query(default=50, ge=1, le=200),
-    cursor: str | None = Query(default=None, max_length=MAX_CURSOR_LENGTH),
+    limit: PageLimit = 50,
+    cursor: PageCursor = None,
 ) -> JSONResponse:
     """A client's feedback, newest first."""
     reach = client_reach(reader.conn, organization_id, reader.caller)
@@ -152,8 +153,8 @@ def client_feedback(
 @router.get("/projects/{project_id}/feedback", response_model=Page[FeedbackView])
 def project_feedback(
     organization_id: UUID, project_id: UUID, reader: Reads,
-    limit: int = Query(default=50, ge=1, le=200),
-    cursor: str | None = Query(default=None, max_length=MAX_CURSOR_LENGTH),
+    limit: PageLimit = 50,
+    cursor: PageCursor = None,
 ) -> JSONResponse:
     """The feedback on a project, newest first (a portal user: their client's)."""
     role = project_role(reader.conn, organization_id, project_id, reader.caller)

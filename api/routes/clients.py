@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from psycopg import Connection
 from pydantic import AfterValidator, BaseModel, Field, WithJsonSchema
 
@@ -21,9 +21,10 @@ from api.access import not_found, organization_role
 from api.contract import CommandAnswer, Page
 from api.deps import (
     CREATES,
-    MAX_CURSOR_LENGTH,
     Command,
     JSONResponse,
+    PageCursor,
+    PageLimit,
     Reader,
     Strict,
     command_response,
@@ -269,8 +270,8 @@ def unlink_portal_user(organization_id: UUID, client_id: UUID, user_id: UUID,
 def list_clients(
     organization_id: UUID, reader: Reads,
     archived: bool = False,
-    limit: int = Query(default=50, ge=1, le=200),
-    cursor: str | None = Query(default=None, max_length=MAX_CURSOR_LENGTH),
+    limit: PageLimit = 50,
+    cursor: PageCursor = None,
 ) -> JSONResponse:
     """The organization's clients by name (a portal user: only their own client)."""
     reach = client_reach(reader.conn, organization_id, reader.caller)

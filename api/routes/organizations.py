@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from pydantic import BaseModel, Field, TypeAdapter, WithJsonSchema, model_validator
 from pydantic.json_schema import GetJsonSchemaHandler, JsonSchemaValue
 from pydantic_core import CoreSchema
@@ -16,9 +16,10 @@ from api.access import internal_role, not_found, organization_role
 from api.contract import CommandAnswer, Page
 from api.deps import (
     CREATES,
-    MAX_CURSOR_LENGTH,
     Command,
     JSONResponse,
+    PageCursor,
+    PageLimit,
     Reader,
     Strict,
     command_response,
@@ -162,8 +163,8 @@ def create_organization(body: CreateOrganization, command: Command) -> JSONRespo
 @router.get("", response_model=Page[MyOrganization])
 def list_my_organizations(
     reader: Reads,
-    limit: int = Query(default=50, ge=1, le=200),
-    cursor: str | None = Query(default=None, max_length=MAX_CURSOR_LENGTH),
+    limit: PageLimit = 50,
+    cursor: PageCursor = None,
 ) -> JSONResponse:
     """The organizations the caller belongs to, by name."""
     return reader.answer(read_model.my_organizations(reader.conn, reader.caller,
@@ -199,8 +200,8 @@ def delete_organization(organization_id: UUID, command: Command) -> JSONResponse
 def list_members(
     organization_id: UUID, reader: ReadsMembers,
     role: Role | None = None,
-    limit: int = Query(default=50, ge=1, le=200),
-    cursor: str | None = Query(default=None, max_length=MAX_CURSOR_LENGTH),
+    limit: PageLimit = 50,
+    cursor: PageCursor = None,
 ) -> JSONResponse:
     """The members (with ``role``, if given), by name (not for a client's portal)."""
     internal_role(reader.conn, organization_id, reader.caller)

@@ -14,9 +14,10 @@ from api.access import not_found, organization_role, project_role
 from api.contract import CommandAnswer, Page
 from api.deps import (
     CREATES,
-    MAX_CURSOR_LENGTH,
     Command,
     JSONResponse,
+    PageCursor,
+    PageLimit,
     Reader,
     Strict,
     command_response,
@@ -180,8 +181,8 @@ def list_projects(
     client_id: Annotated[UUID | None, Query(description="projects linked to this client")]
     = None,
     archived: bool = False,
-    limit: int = Query(default=50, ge=1, le=200),
-    cursor: str | None = Query(default=None, max_length=MAX_CURSOR_LENGTH),
+    limit: PageLimit = 50,
+    cursor: PageCursor = None,
 ) -> JSONResponse:
     """The projects the caller sees (Organizers and Managers: all), by name."""
     role = organization_role(reader.conn, organization_id, reader.caller)
@@ -226,8 +227,8 @@ def archive_project(organization_id: UUID, project_id: UUID,
 @router.get("/{project_id}/members", response_model=Page[ProjectMemberView])
 def list_project_members(
     organization_id: UUID, project_id: UUID, reader: MemberReads,
-    limit: int = Query(default=50, ge=1, le=200),
-    cursor: str | None = Query(default=None, max_length=MAX_CURSOR_LENGTH),
+    limit: PageLimit = 50,
+    cursor: PageCursor = None,
 ) -> JSONResponse:
     """The project's members, by name."""
     project_role(reader.conn, organization_id, project_id, reader.caller)

@@ -9,16 +9,17 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, TypeAlias
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body
 from pydantic import BaseModel, Field
 
 from api.access import not_found
 from api.contract import CommandAnswer, Page
 from api.deps import (
     CREATES,
-    MAX_CURSOR_LENGTH,
     Command,
     JSONResponse,
+    PageCursor,
+    PageLimit,
     Reader,
     Strict,
     command_response,
@@ -147,8 +148,8 @@ def reject_proposal(
 def list_proposals(
     organization_id: UUID, client_id: UUID, reader: Reads,
     status: ProposalStatus | None = None,
-    limit: int = Query(default=50, ge=1, le=200),
-    cursor: str | None = Query(default=None, max_length=MAX_CURSOR_LENGTH),
+    limit: PageLimit = 50,
+    cursor: PageCursor = None,
 ) -> JSONResponse:
     """A client's proposals, newest first (a portal user: those they were sent)."""
     reach = client_reach(reader.conn, organization_id, reader.caller)

@@ -14,9 +14,10 @@ from api.access import not_found, organization_role, project_role
 from api.contract import CommandAnswer, Page
 from api.deps import (
     CREATES,
-    MAX_CURSOR_LENGTH,
     Command,
     JSONResponse,
+    PageCursor,
+    PageLimit,
     Reader,
     Strict,
     command_response,
@@ -41,8 +42,6 @@ router = APIRouter(prefix="/v1/organizations/{organization_id}", tags=["tasks"],
 
 Reads = Annotated[Reader, reading("organizations", "projects", "tasks")]
 ItemId = Annotated[str, Path(max_length=64)]
-Limit = Annotated[int, Query(ge=1, le=200)]
-Cursor = Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH)]
 
 # Text as the domain takes it (api.values.text); mypy sees plain text.
 if TYPE_CHECKING:
@@ -261,8 +260,8 @@ def list_tasks(
     status: TaskStatus | None = None,
     assignee_id: UUID | None = None,
     parent_id: UUID | None = None,
-    limit: Limit = 50,
-    cursor: Cursor = None,
+    limit: PageLimit = 50,
+    cursor: PageCursor = None,
 ) -> JSONResponse:
     """A project's tasks in creation order."""
     project_role(reader.conn, organization_id, project_id, reader.caller)
@@ -282,8 +281,8 @@ def my_tasks(
     due_after: Annotated[Day | None, Query(
         description="due on or after this day (tasks without a due date are left out)")]
     = None,
-    limit: Limit = 50,
-    cursor: Cursor = None,
+    limit: PageLimit = 50,
+    cursor: PageCursor = None,
 ) -> JSONResponse:
     """The tasks assigned to the caller in the projects of the organization the caller
     sees now: soonest due first, those without a due date last, then creation order."""
@@ -315,7 +314,7 @@ def get_task(organization_id: UUID, task_id: UUID, reader: Reads) -> JSONRespons
 
 @router.get("/tasks/{task_id}/dependencies", response_model=Page[DependencyView])
 def list_dependencies(organization_id: UUID, task_id: UUID, reader: Reads,
-                      limit: Limit = 50, cursor: Cursor = None) -> JSONResponse:
+                      limit: PageLimit = 50, cursor: PageCursor = None) -> JSONResponse:
     """The tasks this task depends on, in the order the dependencies were added."""
     _visible_task(reader, organization_id, task_id)
     return reader.answer(tasks.dependencies_page(reader.conn, task_id, dependents=False,
@@ -324,7 +323,7 @@ def list_dependencies(organization_id: UUID, task_id: UUID, reader: Reads,
 
 @router.get("/tasks/{task_id}/dependents", response_model=Page[DependencyView])
 def list_dependents(organization_id: UUID, task_id: UUID, reader: Reads,
-                    limit: Limit = 50, cursor: Cursor = None) -> JSONResponse:
+                    limit: PageLimit = 50, cursor: PageCursor = None) -> JSONResponse:
     """The tasks that depend on this task, in the order the dependencies were added."""
     _visible_task(reader, organization_id, task_id)
     return reader.answer(tasks.dependencies_page(reader.conn, task_id, dependents=True,

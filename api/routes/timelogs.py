@@ -14,9 +14,10 @@ from api.access import not_found, organization_role, project_role
 from api.contract import CommandAnswer, Page
 from api.deps import (
     CREATES,
-    MAX_CURSOR_LENGTH,
     Command,
     JSONResponse,
+    PageCursor,
+    PageLimit,
     Reader,
     Strict,
     command_response,
@@ -127,8 +128,8 @@ def list_time_logs(
     date_from: Annotated[Day | None, Query(alias="from")] = None,
     date_to: Annotated[Day | None, Query(alias="to")] = None,
     project_id: UUID | None = None,
-    limit: int = Query(default=50, ge=1, le=200),
-    cursor: str | None = Query(default=None, max_length=MAX_CURSOR_LENGTH),
+    limit: PageLimit = 50,
+    cursor: PageCursor = None,
 ) -> JSONResponse:
     """One person's logs (the caller's unless ``user_id`` says otherwise; only
     Organizers and Managers may look at someone else's), newest date first."""

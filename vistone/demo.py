@@ -44,37 +44,38 @@ def load_demo(app: Vistone, *, only_if_empty: bool) -> tuple[str, str] | None:
         for name in ("Maya", "Chris", "Clara")
     }
     ctx = CommandContext(actor_id=owner, correlation_id="demo", causation_id="demo")
-    org = organizations.create_organization(Command(app, ctx), name="Demo Agency", slug="demo-agency").id
+    command = Command(app, ctx)  # the owner's
+    org = organizations.create_organization(command, name="Demo Agency", slug="demo-agency").id
     for name, role in (("Maya", Role.MANAGER), ("Chris", Role.CONTRIBUTOR),
                        ("Clara", Role.CLIENT)):
-        organizations.add_member(Command(app, ctx), org, user_id=people[name], role=role)
+        organizations.add_member(command, org, user_id=people[name], role=role)
 
     today = date.today()
     project = projects.create_project(
-        Command(app, ctx), org, name="Website relaunch", description="New site for Northwind Coffee",
+        command, org, name="Website relaunch", description="New site for Northwind Coffee",
         start_date=today - timedelta(days=14), end_date=today + timedelta(days=60),
         budget=Decimal("48000")).id
-    projects.change_project_status(Command(app, ctx), org, project, status=ProjectStatus.ACTIVE)
+    projects.change_project_status(command, org, project, status=ProjectStatus.ACTIVE)
     for name, project_role in (("Maya", ProjectRole.LEAD), ("Chris", ProjectRole.MEMBER),
                                ("Clara", ProjectRole.VIEWER)):
-        projects.add_project_member(Command(app, ctx), org, project, user_id=people[name],
+        projects.add_project_member(command, org, project, user_id=people[name],
                                     role=project_role)
 
-    design = tasks.create_task(Command(app, ctx), org, project, title="Design the home page",
+    design = tasks.create_task(command, org, project, title="Design the home page",
                                priority=TaskPriority.HIGH, due_date=today + timedelta(days=7),
                                assignee_id=people["Chris"]).id
-    build = tasks.create_task(Command(app, ctx), org, project, title="Build the home page",
+    build = tasks.create_task(command, org, project, title="Build the home page",
                               due_date=today + timedelta(days=21),
                               assignee_id=people["Chris"]).id
-    tasks.add_dependency(Command(app, ctx), org, build, depends_on_id=design)
+    tasks.add_dependency(command, org, build, depends_on_id=design)
     for item in ("Moodboard", "Wireframe", "Client review"):
-        tasks.add_checklist_item(Command(app, ctx), org, design, text=item)
-    tasks.change_task_status(Command(app, ctx), org, design, status=TaskStatus.IN_PROGRESS)
+        tasks.add_checklist_item(command, org, design, text=item)
+    tasks.change_task_status(command, org, design, status=TaskStatus.IN_PROGRESS)
 
-    channel = channels.create_channel(Command(app, ctx), org, kind=ChannelKind.PROJECT,
+    channel = channels.create_channel(command, org, kind=ChannelKind.PROJECT,
                                       name="website-relaunch", project_id=project).id
-    channels.add_channel_member(Command(app, ctx), org, channel, user_id=people["Chris"])
-    channels.post_message(Command(app, ctx), org, channel, mentions=[people["Chris"]],
+    channels.add_channel_member(command, org, channel, user_id=people["Chris"])
+    channels.post_message(command, org, channel, mentions=[people["Chris"]],
                           content="Kick-off is done: Chris, the home page design is yours.")
 
     chris = CommandContext(actor_id=people["Chris"], correlation_id="demo", causation_id="demo")
@@ -84,21 +85,21 @@ def load_demo(app: Vistone, *, only_if_empty: bool) -> tuple[str, str] | None:
     # The client context: Northwind Coffee, its portal (Clara), a proposal it was sent and
     # its feedback on the relaunch, answered.
     northwind = clients.create_client(
-        Command(app, ctx), org, name="Northwind Coffee", email="hello@northwind.example.com",
+        command, org, name="Northwind Coffee", email="hello@northwind.example.com",
         phone="+33 1 23 45 67 89", portal_access=True,
         address={"line1": "12 rue des Lilas", "city": "Paris", "postal_code": "75011",
                  "country": "FR"}).id
-    clients.link_portal_user(Command(app, ctx), org, northwind, user_id=people["Clara"])
-    projects.update_project(Command(app, ctx), org, project, changes={"client_id": northwind})
+    clients.link_portal_user(command, org, northwind, user_id=people["Clara"])
+    projects.update_project(command, org, project, changes={"client_id": northwind})
     offer = proposals.create_proposal(
-        Command(app, ctx), org, northwind, title="Online shop (phase 2)",
+        command, org, northwind, title="Online shop (phase 2)",
         content="A shop for beans and gift boxes, after the relaunch.",
         amount=Decimal("18500"), project_id=project).id
-    proposals.send_proposal(Command(app, ctx), org, offer)
+    proposals.send_proposal(command, org, offer)
     clara = CommandContext(actor_id=people["Clara"], correlation_id="demo", causation_id="demo")
     feedback = client_feedback.give_feedback(
         Command(app, clara), org, northwind, rating=5, project_id=project,
         comment="The new home page design is exactly what we wanted.").id
-    client_feedback.respond_to_feedback(Command(app, ctx), org, feedback,
+    client_feedback.respond_to_feedback(command, org, feedback,
                                         response="Thank you, Clara! The build starts Monday.")
     return DEMO_EMAIL, DEMO_PASSWORD

@@ -61,7 +61,8 @@ def test_posting_does_not_load_the_channel_history(
     app = runtime.app
 
     busy = create_channel(Command(app, ctx), organization_id, kind=ChannelKind.TEAM, name="busy").id
-    quiet = create_channel(Command(app, ctx), organization_id, kind=ChannelKind.TEAM, name="quiet").id
+    quiet = create_channel(Command(app, ctx),
+                           organization_id, kind=ChannelKind.TEAM, name="quiet").id
 
     # Membership churn grows the Channel's own log past two snapshot intervals.
     channel = app.repository.get(busy)

@@ -78,7 +78,8 @@ def test_two_processes_hammering_one_task_all_succeed(
         outcomes: list[object] = []
         for k in range(commands_per_thread):
             try:
-                result, _ = tasks.add_checklist_item(Command(app, ctx), UUID(team.org), UUID(task["id"]),
+                result, _ = tasks.add_checklist_item(Command(app, ctx),
+                                                     UUID(team.org), UUID(task["id"]),
                                                      text=f"t{n}-{k}")
                 outcomes.append(result)
             except Exception as error:  # noqa: BLE001 - asserted below

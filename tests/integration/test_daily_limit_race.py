@@ -33,7 +33,8 @@ def race(runtime: Runtime, actor: UUID, org: UUID, task: UUID,
     def attempt() -> None:
         barrier.wait()
         try:
-            result = log_time(Command(runtime.app, CommandContext(actor_id=actor)), org, task_id=task,
+            result = log_time(Command(runtime.app, CommandContext(actor_id=actor)),
+                              org, task_id=task,
                               work_date=work_date, hours=Decimal(5))
         except Exception as error:  # collected and checked below
             with lock:

@@ -242,19 +242,23 @@ def run_every_command(runtime: Runtime, v: Values) -> World:
     tasks.assign_task(Command(app, a), org, second, assignee_id=None)
     tasks.change_task_status(Command(app, a), org, first, status=TaskStatus.IN_PROGRESS)
     tasks.change_task_status(Command(app, a), org, first, status=TaskStatus.COMPLETED)
-    items = [tasks.add_checklist_item(Command(app, a), org, first, text=t)[1] for t in v.checklist[:2]]
-    tasks.update_checklist_item(Command(app, a), org, first, items[0], text=v.checklist[2], done=True)
+    items = [tasks.add_checklist_item(Command(app, a),
+                                      org, first, text=t)[1] for t in v.checklist[:2]]
+    tasks.update_checklist_item(Command(app, a),
+                                org, first, items[0], text=v.checklist[2], done=True)
     tasks.remove_checklist_item(Command(app, a), org, first, items[1])
     tasks.add_dependency(Command(app, a), org, second, depends_on_id=first)
     tasks.remove_dependency(Command(app, a), org, second, depends_on_id=first)
     tasks.add_dependency(Command(app, a), org, second, depends_on_id=first)
 
-    team = channels.create_channel(Command(app, a), org, kind=ChannelKind.TEAM, name=v.channel_name).id
+    team = channels.create_channel(Command(app, a),
+                                   org, kind=ChannelKind.TEAM, name=v.channel_name).id
     channels.create_channel(Command(app, a), org, kind=ChannelKind.PROJECT, name=v.channel_name,
                             project_id=project)
     channels.create_channel(Command(app, a), org, kind=ChannelKind.DIRECT, user_id=bob)
     channels.add_channel_member(Command(app, a), org, team, bob)
-    message = channels.post_message(Command(app, a), org, team, content=v.content[0], mentions=[bob],
+    message = channels.post_message(Command(app, a),
+                                    org, team, content=v.content[0], mentions=[bob],
                                     attachments=v.attachments).id
     channels.edit_message(Command(app, a), org, message, content=v.content[1])
     doomed = channels.post_message(Command(app, a), org, team, content=v.content[1]).id
@@ -264,12 +268,14 @@ def run_every_command(runtime: Runtime, v: Values) -> World:
     d1, d2, d3 = v.work_dates
     kept = timelogs.log_time(Command(app, a), org, task_id=first, work_date=d1, hours=v.hours[0],
                              description=v.log_description).id
-    moved = timelogs.log_time(Command(app, a), org, task_id=second, work_date=d2, hours=v.hours[1]).id
+    moved = timelogs.log_time(Command(app, a),
+                              org, task_id=second, work_date=d2, hours=v.hours[1]).id
     timelogs.edit_time_log(Command(app, a), org, kept, changes={"hours": v.hours[2],
                                                        "description": None})
     timelogs.edit_time_log(Command(app, a), org, moved, changes={"work_date": d3,
                                                         "description": v.log_description})
-    gone = timelogs.log_time(Command(app, a), org, task_id=first, work_date=d2, hours=Decimal("0.01"))
+    gone = timelogs.log_time(Command(app, a),
+                             org, task_id=first, work_date=d2, hours=Decimal("0.01"))
     timelogs.delete_time_log(Command(app, a), org, gone.id)
     return World(ann, bob, org, project, [first, second], team, message)
 

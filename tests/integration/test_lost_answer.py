@@ -41,7 +41,8 @@ def test_a_committed_write_whose_answer_was_lost_is_reported_as_done(
 
     monkeypatch.setattr(recorder, "insert_events", with_retry)
     result = organizations.create_organization(
-        Command(runtime.app, CommandContext(owner)), name="Lost", slug=f"lost-{uuid.uuid4().hex[:10]}")
+        Command(runtime.app, CommandContext(owner)),
+name="Lost", slug=f"lost-{uuid.uuid4().hex[:10]}")
     monkeypatch.undo()
     assert result.version == 1 and result.position is not None
     stored = list(runtime.app.repository.event_store.get(result.id))

@@ -31,18 +31,22 @@ def append_commands(runtime: Runtime, count: int) -> None:
     rng = random.Random()
     system = CommandContext(actor_id=None)
     for _ in range(count):
-        owner = users.register_user(Command(runtime.app, system), email=f"o-{uuid.uuid4().hex}@x.test",
+        owner = users.register_user(Command(runtime.app, system),
+                                    email=f"o-{uuid.uuid4().hex}@x.test",
                                     name="Owner", password="password-1").id
-        member = users.register_user(Command(runtime.app, system), email=f"m-{uuid.uuid4().hex}@x.test",
+        member = users.register_user(Command(runtime.app, system),
+                                     email=f"m-{uuid.uuid4().hex}@x.test",
                                      name="Member", password="password-1").id
         ctx = CommandContext(actor_id=owner)
         org = organizations.create_organization(Command(runtime.app, ctx), name="Org",
                                                 slug=f"org-{uuid.uuid4().hex[:16]}").id
-        organizations.add_member(Command(runtime.app, ctx), org, user_id=member, role=Role.CONTRIBUTOR)
+        organizations.add_member(Command(runtime.app, ctx),
+                                 org, user_id=member, role=Role.CONTRIBUTOR)
         organizations.change_member_role(Command(runtime.app, ctx), org, member, role=Role.MANAGER)
         if rng.random() < 0.5:
             organizations.remove_member(Command(runtime.app, ctx), org, member)
-        organizations.update_organization(Command(runtime.app, ctx), org, name=f"Org {rng.random()}")
+        organizations.update_organization(Command(runtime.app, ctx),
+                                          org, name=f"Org {rng.random()}")
 
 
 def snapshot(runtime: Runtime) -> dict[str, list[tuple[Any, ...]]]:
@@ -142,7 +146,8 @@ def test_a_failing_event_stops_its_model_just_before_it(fresh_runtime: Runtime) 
     """The events before the one at fault are kept, nothing after it is applied, and the
     position stays just before it: a fixed model resumes exactly there."""
     system = CommandContext(actor_id=None)
-    positions = [users.register_user(Command(fresh_runtime.app, system), email=f"u{i}@x.test", name="U",
+    positions = [users.register_user(Command(fresh_runtime.app, system),
+                                     email=f"u{i}@x.test", name="U",
                                      password="password-1").position for i in range(5)]
     with pytest.raises(EventFailed) as failed:
         catch_up(fresh_runtime.app, fresh_runtime.pool, [ExplodingUsers()])

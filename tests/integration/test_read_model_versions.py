@@ -43,7 +43,8 @@ SYSTEM = CommandContext(actor_id=None)
 
 
 def register(runtime: Runtime, count: int, prefix: str = "p") -> list[int]:
-    return [users.register_user(Command(runtime.app, SYSTEM), email=f"{prefix}{i}-{uuid.uuid4().hex[:6]}"
+    return [users.register_user(Command(runtime.app, SYSTEM),
+                                email=f"{prefix}{i}-{uuid.uuid4().hex[:6]}"
                                 f"@x.test", name=f"Person {i}", password="password-1").position
             or 0 for i in range(count)]
 
@@ -348,8 +349,9 @@ def test_swaps_under_continuous_queries_never_fail_a_query(fresh_runtime: Runtim
     from vistone.commands import organizations
 
     for i in range(5):
-        organizations.create_organization(Command(fresh_runtime.app, CommandContext(actor_id=owner)),
-                                          name=f"Org {i}", slug=f"org-swap-{i}")
+        organizations.create_organization(
+            Command(fresh_runtime.app, CommandContext(actor_id=owner)),
+            name=f"Org {i}", slug=f"org-swap-{i}")
     models = [OrganizationsReadModel(), UsersReadModel()]
     catch_up(fresh_runtime.app, fresh_runtime.pool, models)
     query = ("SELECT o.name, u.name FROM auth.organization_members m "

@@ -54,13 +54,14 @@ class Problem(BaseModel):
 
 
 class CommandAnswer(BaseModel):
-    """What every command answers: the aggregate, its new version (also the ETag) and the
-    log position of the last event (send it as ``X-Min-Position`` to read your write;
-    null when the command changed nothing)."""
+    """What every command answers: the aggregate, its version (also the ETag) and a log
+    position to send as ``X-Min-Position`` to read your write: that of the command's last
+    event or, when the command changed nothing, the log's head then (a read that waits
+    for it sees the state the command found)."""
 
     id: UUID
     version: int
-    position: int | None
+    position: int | None = Field(description="null only when the log is empty")
 
 
 class Page(BaseModel, Generic[T]):

@@ -103,11 +103,15 @@ def context_of(request: Request, actor_id: UUID | None) -> CommandContext:
 
 
 def if_match_of(request: Request) -> int | None:
-    """``If-Match: "7"`` makes a command conditional on version 7."""
+    """``If-Match: "7"`` makes a command conditional on version 7. If-Match compares
+    strongly (RFC 9110 13.1.1): a weak tag (``W/"7"``) never matches, so it is a 412."""
     raw = request.headers.get("if-match")
     if raw is None:
         return None
-    value = raw.strip().removeprefix("W/").strip('"')
+    if raw.strip().startswith("W/"):
+        raise ApiProblem(412, "precondition-failed", "Precondition failed",
+                         "If-Match compares strongly: a weak entity tag never matches")
+    value = raw.strip().strip('"')
     if not (value.isascii() and value.isdigit()):
         raise ApiProblem(400, "invalid-if-match", "Invalid If-Match",
                          'If-Match must be an ETag this API issued, such as "3"')

@@ -50,6 +50,9 @@ def create_app(runtime: Runtime, *, run_projections: bool | None = None) -> Fast
         "send that position as X-Min-Position on a query to read your own writes.",
         lifespan=lifespan,
     )
+    # A path with a trailing slash is another path (404), not a redirect built from the
+    # request's Host header.
+    app.router.redirect_slashes = False
     app.state.runtime = runtime
     app.state.tokens = TokenService(runtime.settings.resolve_jwt_secret(),
                                     runtime.settings.access_token_ttl_seconds)

@@ -334,3 +334,25 @@ def test_patch_time_log(client: TestClient, runtime: Runtime) -> None:
             {"task_id": task, "work_date": "2030-01-09", "hours": True}, ann, "hours")
     refused(client, runtime, "POST", base,
             {"task_id": 5, "work_date": "2030-01-09", "hours": 1}, ann, "task_id")
+
+
+def test_a_weak_if_match_never_matches(client: TestClient) -> None:
+    """If-Match compares strongly (RFC 9110): W/"1" is a 412 even on version 1."""
+    ann = new_person(client, "Ann")
+    org = new_organization(client, ann)
+    r = client.patch(f"/v1/organizations/{org['id']}", json={"name": "Renamed"},
+                     headers={**ann.headers, "If-Match": f'W/"{org["version"]}"'})
+    assert_problem(r, 412, "precondition-failed")
+    r = client.patch(f"/v1/organizations/{org['id']}", json={"name": "Renamed"},
+                     headers={**ann.headers, "If-Match": f'"{org["version"]}"'})
+    assert r.status_code == 200, r.text
+
+
+def test_a_trailing_slash_is_another_path_not_a_redirect(client: TestClient) -> None:
+    ann = new_person(client, "Ann")
+    org = new_organization(client, ann)["id"]
+    r = client.get(f"/v1/organizations/{org}/my-tasks/", headers={**ann.headers,
+                                                                   "Host": "evil.example"},
+                   follow_redirects=False)
+    assert_problem(r, 404, "not-found")
+    assert "location" not in r.headers

@@ -161,8 +161,10 @@ def _document_errors(operation: dict[str, Any], statuses: set[int]) -> None:
     for status in sorted(statuses):
         documented = responses.get(str(status), {})
         responses[str(status)] = {
+            # FastAPI's own 422 ("Validation Error") is replaced by what the API answers.
             "description": (documented.get("description")
-                            or ERROR_DESCRIPTIONS.get(status, "Error")),
+                            if documented.get("description") not in (None, "Validation Error")
+                            else ERROR_DESCRIPTIONS.get(status, "Error")),
             "content": {PROBLEM_MEDIA_TYPE: {
                 "schema": {"$ref": "#/components/schemas/Problem"}}},
             **({"headers": documented["headers"]} if "headers" in documented else {}),

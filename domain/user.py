@@ -17,8 +17,9 @@ MAX_PHONE = 20
 # \s differ from Python's, and the API's schema states these patterns to clients and to
 # pydantic (Rust), which must read them exactly as the domain does.
 SPACE = r"\x09-\x0d\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
-_ADDRESS = rf"[^@\x00{SPACE}]"
-# A local part of 1 to 64 characters, "@", and a domain with a dot; no "@" or white space.
+_ADDRESS = rf"[^@\x00-\x1f\x7f-\x9f{SPACE}]"
+# A local part of 1 to 64 characters, "@", and a domain with a dot; no "@", white space or
+# control character.
 EMAIL = rf"{_ADDRESS}{{1,64}}@{_ADDRESS}+\.{_ADDRESS}+"
 EMAIL_PATTERN = re.compile(EMAIL)
 PHONE = r"\+?[0-9 ()-]{5,20}"

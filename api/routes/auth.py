@@ -45,7 +45,6 @@ Reads = Annotated[Reader, reading("users", "organizations")]
 # ignored and the case does not matter (two addresses differing only in case are one).
 Email = Annotated[str, Field(
     max_length=MAX_EMAIL, pattern=rf"^[{SPACE}]*{EMAIL}[{SPACE}]*$",
-    json_schema_extra={"format": "email"},
     description="an email address; its case does not matter")]
 # A phone number: digits, spaces, ()- and an optional leading +.
 Phone = Annotated[str, Field(max_length=MAX_PHONE, pattern=f"^{PHONE}$")]

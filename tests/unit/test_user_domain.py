@@ -25,7 +25,8 @@ def test_emails_differing_only_in_case_share_one_claim(user: str, host: str) -> 
     assert normalize_email(f"  {email.swapcase()} ") == email.lower()
 
 
-@pytest.mark.parametrize("bad", ["", "no-at-sign", "two@@at.com", "a@b", "a b@c.de", 42])
+@pytest.mark.parametrize("bad", ["", "no-at-sign", "two@@at.com", "a@b", "a b@c.de", 42,
+                                 "\u00a9@{\u008d.\u0004t", "a\u0007b@c.de", "a@b\x7f.de"])
 def test_invalid_emails_are_refused_naming_the_field(bad: object) -> None:
     with pytest.raises(InvalidValue) as error:
         normalize_email(bad)  # type: ignore[arg-type]

@@ -27,14 +27,20 @@ def organization_role(conn: Connection[Any], organization_id: UUID, user_id: UUI
     return role
 
 
-def internal_role(conn: Connection[Any], organization_id: UUID, user_id: UUID) -> Role:
-    """The caller's role for reads of the organization's own people and work (members,
-    time): 404 for a non-member and for the Client role, whose portal shows only the
-    projects, proposals and feedback of its client."""
-    role = organization_role(conn, organization_id, user_id)
+def internal(role: Role, what: str, ident: object) -> Role:
+    """``role``, for reads of the organization's own people and work (members, time,
+    channels): the Client role, whose portal shows only the projects, proposals and
+    feedback of its client, is told ``what`` ``ident`` was not found."""
     if role is Role.CLIENT:
-        raise not_found("organization", organization_id)
+        raise not_found(what, ident)
     return role
+
+
+def internal_role(conn: Connection[Any], organization_id: UUID, user_id: UUID) -> Role:
+    """The caller's role for an internal read (``internal``): 404 for a non-member and
+    for the Client role."""
+    return internal(organization_role(conn, organization_id, user_id), "organization",
+                    organization_id)
 
 
 def project_role(conn: Connection[Any], organization_id: UUID, project_id: UUID,

@@ -235,11 +235,24 @@ def visible_projects_sql(role: Role, project_id: str = "{alias}.project_id") -> 
     return _member_of(project_id, "%s")
 
 
+def seen_from_portal(project: dict[str, Any], client_id: Any) -> dict[str, Any]:
+    """``project`` as the portal user of ``client_id`` sees it: of its clients only that
+    one, and no feedback figures (on a project shared by two clients, the average and
+    the count would give away the other client's ratings)."""
+    return {**project, "client_id": client_id if project["client_id"] == client_id else None,
+            "client_ids": [c for c in project["client_ids"] if c == client_id],
+            "average_rating": None, "feedback_count": None}
+
+
 def projects_page(conn: Connection[Any], organization_id: Any, role: Role, caller: Any, *,
-                  archived: bool, status: str | None, client_id: Any,
+                  portal_client: Any, archived: bool, status: str | None, client_id: Any,
                   cursor: str | None, limit: int) -> dict[str, Any]:
     """A page of the organization's projects the caller sees, by name; ``client_id``
-    keeps those linked to that client."""
+    keeps those linked to that client. For the Client role (``portal_client``: the
+    client whose portal the caller uses, or None), the projects as seen from the portal,
+    and nothing for a filter naming another client."""
+    if role is Role.CLIENT and client_id is not None and client_id != portal_client:
+        return {"items": [], "next_cursor": None}
     where = ["organization_id = %s", "archived = %s",
              visible_projects_sql(role, "projects.id")]
     params: list[Any] = [organization_id, archived, caller]
@@ -250,7 +263,10 @@ def projects_page(conn: Connection[Any], organization_id: Any, role: Role, calle
         where.append("EXISTS (SELECT 1 FROM project.project_clients pc "
                      "WHERE pc.project_id = projects.id AND pc.client_id = %s)")
         params.append(client_id)
-    return PROJECTS.page(conn, where, params, BY_NAME, cursor, limit)
+    page = PROJECTS.page(conn, where, params, BY_NAME, cursor, limit)
+    if role is Role.CLIENT:
+        page["items"] = [seen_from_portal(item, portal_client) for item in page["items"]]
+    return page
 
 
 def project_for(conn: Connection[Any], organization_id: Any, project_id: Any,

@@ -1,4 +1,6 @@
-"""Channels, their members, and their messages (newest first)."""
+"""Channels, their members, and their messages (newest first). Channels are the
+organization's own conversation, no part of a client's portal: every read answers 404 to
+the Client role (internal_role)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from fastapi import APIRouter, Body
 from pydantic import BaseModel, Field, RootModel
 from starlette.responses import Response
 
-from api.access import not_found, organization_role
+from api.access import internal_role, not_found
 from api.contract import CommandAnswer, Page
 from api.deps import (
     CREATES,
@@ -244,8 +246,8 @@ def list_channels(
     cursor: PageCursor = None,
 ) -> JSONResponse:
     """The channels the caller sees, oldest first: direct channels they are in, team
-    channels (a Client only those it is in), and the channels of the projects they see."""
-    role = organization_role(reader.conn, organization_id, reader.caller)
+    channels, and the channels of the projects they see."""
+    role = internal_role(reader.conn, organization_id, reader.caller)
     return reader.answer(channels.visible_channels(
         reader.conn, organization_id, reader.caller, role, kind=kind, project_id=project_id,
         cursor=cursor, limit=limit))
@@ -253,7 +255,7 @@ def list_channels(
 
 @router.get("/channels/{channel_id}", response_model=ChannelView)
 def get_channel(organization_id: UUID, channel_id: UUID, reader: Reads) -> JSONResponse:
-    role = organization_role(reader.conn, organization_id, reader.caller)
+    role = internal_role(reader.conn, organization_id, reader.caller)
     found = channels.visible_channel(reader.conn, organization_id, channel_id, reader.caller,
                                      role)
     if found is None:
@@ -268,7 +270,7 @@ def list_channel_members(
     cursor: PageCursor = None,
 ) -> JSONResponse:
     """The channel's members in the order they joined, for anyone who sees the channel."""
-    role = organization_role(reader.conn, organization_id, reader.caller)
+    role = internal_role(reader.conn, organization_id, reader.caller)
     if channels.channel_access(reader.conn, organization_id, channel_id, reader.caller,
                                role) is None:
         raise not_found("channel", channel_id)
@@ -283,7 +285,7 @@ def list_messages(
 ) -> JSONResponse:
     """Newest first. Only the channel's members read it (and, for a project channel,
     only while they can see the project); anyone else gets 404."""
-    role = organization_role(reader.conn, organization_id, reader.caller)
+    role = internal_role(reader.conn, organization_id, reader.caller)
     if not channels.channel_access(reader.conn, organization_id, channel_id, reader.caller,
                                    role):
         raise not_found("channel", channel_id)
@@ -294,7 +296,7 @@ def list_messages(
 @router.get("/messages/{message_id}", response_model=MessageView)
 def get_message(organization_id: UUID, message_id: UUID, reader: MessageReads) -> JSONResponse:
     """One message (a deleted one as its tombstone), for those who may read its channel."""
-    role = organization_role(reader.conn, organization_id, reader.caller)
+    role = internal_role(reader.conn, organization_id, reader.caller)
     found = messages.message(reader.conn, organization_id, message_id)
     if found is None or not channels.channel_access(
             reader.conn, organization_id, found["channel_id"], reader.caller, role):

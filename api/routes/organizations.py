@@ -138,7 +138,9 @@ class OrganizationView(BaseModel):
     id: UUID
     name: str
     slug: str
-    settings: dict[str, Any]
+    settings: dict[str, Any] | None = Field(
+        description="null for the Client role: a client's portal shows the organization's "
+        "name, not its settings")
     created_at: datetime
     updated_at: datetime
     version: int
@@ -173,10 +175,14 @@ def list_my_organizations(
 
 @router.get("/{organization_id}", response_model=OrganizationView)
 def get_organization(organization_id: UUID, reader: Reads) -> JSONResponse:
+    """The organization and the caller's role in it (any member; without its settings
+    for a client's portal)."""
     role = organization_role(reader.conn, organization_id, reader.caller)
     found = read_model.organization(reader.conn, organization_id)
     if found is None:
         raise not_found("organization", organization_id)
+    if role is Role.CLIENT:
+        found["settings"] = None
     return reader.answer({**found, "my_role": role}, ETag=f'"{found["version"]}"')
 
 

@@ -10,7 +10,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, BeforeValidator, Field
 
-from api.access import not_found, organization_role, project_role
+from api.access import internal, not_found, organization_role, project_role
 from api.contract import CommandAnswer, Page
 from api.deps import (
     CREATES,
@@ -26,13 +26,14 @@ from api.deps import (
 from api.values import Day, ExactJSONRoute, Money, Uuid, optional_text, text
 from domain.project import MAX_DESCRIPTION, MAX_NAME, ProjectRole, ProjectStatus
 from domain.roles import Role
-from projections import projects
+from projections import clients, projects
 from vistone.commands import projects as commands
 
 router = APIRouter(prefix="/v1/organizations/{organization_id}/projects", tags=["projects"],
                    route_class=ExactJSONRoute)
 
-Reads = Annotated[Reader, reading("organizations", "projects")]
+# A client's portal reaches projects through the clients read model (its portal users).
+Reads = Annotated[Reader, reading("organizations", "projects", "clients")]
 MemberReads = Annotated[Reader, reading("organizations", "projects", "users")]
 
 # Text as the domain takes it (api.values.text); mypy sees plain text.
@@ -131,8 +132,12 @@ class ProjectView(BaseModel):
     organization_id: UUID
     name: str
     description: str | None
-    client_id: UUID | None = Field(description="the project's own client, one of client_ids")
-    client_ids: list[UUID] = Field(description="the linked clients, in link order")
+    client_id: UUID | None = Field(
+        description="the project's own client, one of client_ids (for a client's portal: "
+        "null unless it is the portal's client)")
+    client_ids: list[UUID] = Field(
+        description="the linked clients, in link order (for a client's portal: its own "
+        "client only)")
     status: ProjectStatus
     start_date: date | None
     end_date: date | None
@@ -142,8 +147,11 @@ class ProjectView(BaseModel):
     archived: bool
     average_rating: Decimal | None = Field(
         description="the average rating (1 to 5, 2 decimals) of the clients' feedback on "
-        "the project; null without feedback")
-    feedback_count: int
+        "the project; null without feedback, and always for a client's portal (another "
+        "client's rating could be computed from it)")
+    feedback_count: int | None = Field(
+        description="how many feedbacks the clients gave on the project; null for a "
+        "client's portal (its own feedback is listed under .../feedback)")
     created_at: datetime
     updated_at: datetime
     version: int
@@ -187,7 +195,8 @@ def list_projects(
     """The projects the caller sees (Organizers and Managers: all), by name."""
     role = organization_role(reader.conn, organization_id, reader.caller)
     return reader.answer(projects.projects_page(
-        reader.conn, organization_id, role, reader.caller, archived=archived,
+        reader.conn, organization_id, role, reader.caller,
+        portal_client=_portal_client(reader, organization_id, role), archived=archived,
         status=status.value if status is not None else None, client_id=client_id,
         cursor=cursor, limit=limit))
 
@@ -198,7 +207,17 @@ def get_project(organization_id: UUID, project_id: UUID, reader: Reads) -> JSONR
     found = projects.project_for(reader.conn, organization_id, project_id, reader.caller)
     if found is None:
         raise not_found("project", project_id)
+    if role is Role.CLIENT:
+        found = projects.seen_from_portal(found, _portal_client(reader, organization_id, role))
     return reader.answer({**found, "my_role": role}, ETag=f'"{found["version"]}"')
+
+
+def _portal_client(reader: Reader, organization_id: UUID, role: Role) -> UUID | None:
+    """For the Client role, the client whose portal the caller uses (None: none)."""
+    if role is not Role.CLIENT:
+        return None
+    found: UUID | None = clients.portal_client(reader.conn, organization_id, reader.caller)
+    return found
 
 
 @router.patch("/{project_id}", response_model=CommandAnswer)
@@ -230,8 +249,10 @@ def list_project_members(
     limit: PageLimit = 50,
     cursor: PageCursor = None,
 ) -> JSONResponse:
-    """The project's members, by name."""
-    project_role(reader.conn, organization_id, project_id, reader.caller)
+    """The project's members, by name (the organization's people: not for a client's
+    portal)."""
+    internal(project_role(reader.conn, organization_id, project_id, reader.caller),
+             "project", project_id)
     return reader.answer(projects.members_page(reader.conn, project_id, cursor, limit))
 
 

@@ -10,7 +10,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from api.access import not_found, organization_role, project_role
+from api.access import internal, internal_role, not_found, project_role
 from api.contract import CommandAnswer, Page
 from api.deps import (
     CREATES,
@@ -132,9 +132,10 @@ def list_time_logs(
     cursor: PageCursor = None,
 ) -> JSONResponse:
     """One person's logs (the caller's unless ``user_id`` says otherwise; only
-    Organizers and Managers may look at someone else's), newest date first."""
+    Organizers and Managers may look at someone else's), newest date first. Time is no
+    part of a client's portal: 404 for the Client role."""
     person = user_id or reader.caller
-    role = organization_role(reader.conn, organization_id, reader.caller)
+    role = internal_role(reader.conn, organization_id, reader.caller)
     _may_see_person(role, reader.caller, person)
     if project_id is not None:
         project_role(reader.conn, organization_id, project_id, reader.caller)
@@ -146,7 +147,7 @@ def list_time_logs(
 @router.get("/time-logs/{time_log_id}", response_model=TimeLogView)
 def get_time_log(organization_id: UUID, time_log_id: UUID, reader: Reads) -> JSONResponse:
     """One time log: its author's, or anyone's for Organizers and Managers."""
-    role = organization_role(reader.conn, organization_id, reader.caller)
+    role = internal_role(reader.conn, organization_id, reader.caller)
     found = time_logs.time_log(reader.conn, organization_id, time_log_id)
     if found is None or (found["person_id"] != reader.caller
                          and role not in SEES_ALL_PROJECTS):
@@ -157,7 +158,10 @@ def get_time_log(organization_id: UUID, time_log_id: UUID, reader: Reads) -> JSO
 @router.get("/time-totals/projects/{project_id}", response_model=ProjectTimeTotals)
 def project_time_totals(organization_id: UUID, project_id: UUID,
                         reader: Reads) -> JSONResponse:
-    project_role(reader.conn, organization_id, project_id, reader.caller)
+    """Hours logged on the project, per task (for those who see the project, but not
+    through a client's portal)."""
+    internal(project_role(reader.conn, organization_id, project_id, reader.caller),
+             "project", project_id)
     return reader.answer(time_logs.project_totals(reader.conn, project_id))
 
 
@@ -171,7 +175,7 @@ def person_day_totals(
     """Hours per day logged in this organization by one person, from ``from`` to ``to``
     inclusive; a range that ends before it starts holds no day. Only days with hours are
     listed, so the answer is bounded by what the person logged, whatever the range."""
-    role = organization_role(reader.conn, organization_id, reader.caller)
+    role = internal_role(reader.conn, organization_id, reader.caller)
     _may_see_person(role, reader.caller, user_id)
     if user_id != reader.caller and member_role(reader.conn, organization_id, user_id) is None:
         raise not_found("member", user_id)

@@ -292,7 +292,8 @@ def test_client_cannot_post(client: TestClient) -> None:
     r = client.post(f"{url}/members", json={"user_id": cleo.id}, headers=ann.headers)
     assert r.status_code == 201
     assert post(client, cleo, org, channel["id"]).status_code == 403
-    assert messages(client, cleo, org, channel["id"], r.json()["position"]).status_code == 200
+    # Channels are no part of a client's portal, even one the Client was made a member of.
+    assert messages(client, cleo, org, channel["id"], r.json()["position"]).status_code == 404
     r = client.post(f"{orgs(org)}/channels", json={"kind": "team", "name": "mine"},
                     headers=cleo.headers)
     assert r.status_code == 403

@@ -1,7 +1,7 @@
 """The client portal: a member with the Client role, linked to one client, sees the
-projects linked to that client, their tasks, the client's proposals once sent and the
-client's feedback, read-only; every other read of the organization answers 404 (or an
-empty list)."""
+organization's name, the projects linked to that client, their tasks, the client's
+proposals once sent and the client's feedback, read-only; every other read of the
+organization answers 404."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ from fastapi.testclient import TestClient
 from api.contract import Page
 from api.main import ROUTERS
 from api.routes.client_feedback import FeedbackView
-from api.routes.clients import ClientView
+from api.routes.clients import ClientDetail, ClientView
+from api.routes.organizations import OrganizationView
+from api.routes.projects import ProjectDetail, ProjectView
 from api.routes.proposals import ProposalView
 from tests.helpers import (
     Person,
@@ -61,6 +63,8 @@ class Portal:
     team_channel: str
     project_channel: str
     message: str
+    carls_channel: str  # a team channel Carl was made a member of
+    carls_message: str
     time_log: str
     position: int
 
@@ -74,7 +78,8 @@ class Portal:
         return {self.zed.id, self.gina.id, self.globex, self.acme_proposal_draft,
                 self.globex_project, self.globex_task, self.other_project,
                 self.globex_proposal, self.globex_feedback, self.team_channel,
-                self.message, self.time_log}
+                self.project_channel, self.message, self.carls_channel,
+                self.carls_message, self.time_log}
 
 
 def ok(r: Any) -> dict[str, Any]:
@@ -128,13 +133,19 @@ def build_portal(client: TestClient) -> Portal:
         headers=ann.headers))["id"]
     message = ok(client.post(f"{base(org)}/channels/{team}/messages",
                              json={"content": "internal"}, headers=ann.headers))["id"]
+    carls = ok(client.post(f"{base(org)}/channels", json={"kind": "team", "name": "acme"},
+                           headers=ann.headers))["id"]
+    ok(client.post(f"{base(org)}/channels/{carls}/members", json={"user_id": carl.id},
+                   headers=ann.headers))
+    carls_message = ok(client.post(f"{base(org)}/channels/{carls}/messages",
+                                   json={"content": "hello Carl"}, headers=ann.headers))["id"]
     logged = ok(client.post(f"{base(org)}/time-logs",
                             json={"task_id": acme_task, "work_date": "2024-05-02",
                                   "hours": 3}, headers=ann.headers))
     return Portal(org, ann, zed, carl, gina, acme, globex, acme_project, acme_task, sent,
                   draft, acme_feedback, globex_project, globex_task, other_project,
-                  globex_proposal, globex_feedback, team, project_channel, message,
-                  logged["id"], logged["position"])
+                  globex_proposal, globex_feedback, team, project_channel, message, carls,
+                  carls_message, logged["id"], logged["position"])
 
 
 @pytest.fixture(scope="module")
@@ -193,20 +204,44 @@ def test_the_portal_user_sees_their_client_its_sent_proposals_and_feedback(
     assert get(client, p, f"{o}/feedback/{p.acme_feedback}").status_code == 200
 
 
-def test_the_portal_user_sees_no_channel_but_those_of_its_projects(
+def test_the_portal_shows_no_channel_no_time_and_no_staff(client: TestClient,
+                                                          portal: Portal) -> None:
+    """Channels (even one Carl was made a member of), time and the people of the
+    organization are no part of the portal: 404, as for another tenant."""
+    p, o = portal, base(portal.org)
+    for url, params in (
+        (f"{o}/members", {}),
+        (f"{o}/projects/{p.acme_project}/members", {}),
+        (f"{o}/time-totals/projects/{p.acme_project}", {}),
+        (f"{o}/time-totals/people/{p.ann.id}", {"from": "2024-05-01", "to": "2024-05-31"}),
+        (f"{o}/time-totals/people/{p.carl.id}", {"from": "2024-05-01", "to": "2024-05-31"}),
+        (f"{o}/time-logs", {"user_id": p.ann.id}),
+        (f"{o}/time-logs", {}),
+        (f"{o}/time-logs/{p.time_log}", {}),
+        (f"{o}/channels", {}),
+        (f"{o}/channels/{p.carls_channel}", {}),
+        (f"{o}/channels/{p.carls_channel}/members", {}),
+        (f"{o}/channels/{p.carls_channel}/messages", {}),
+        (f"{o}/channels/{p.project_channel}", {}),
+        (f"{o}/messages/{p.carls_message}", {}),
+    ):
+        r = get(client, p, url, **params)
+        assert r.status_code == 404, (url, params, r.status_code, r.text[:300])
+        assert r.json()["type"].endswith("not-found"), r.text
+        # The Organizer reads each of them: the 404 is about Carl, not about the ids.
+        assert get(client, p, url, p.ann, **params).status_code == 200, (url, params)
+
+
+def test_the_portal_user_reads_the_organizations_name_but_not_its_settings(
     client: TestClient, portal: Portal,
 ) -> None:
-    """Channels keep their rule: a Client sees the channels of the projects it sees
-    (its client's) and those it was made a member of, and reads the messages of the
-    latter only."""
-    p, o = portal, base(portal.org)
-    r = get(client, p, f"{o}/channels")
-    assert [c["id"] for c in r.json()["items"]] == [p.project_channel]
-    assert get(client, p, f"{o}/channels/{p.project_channel}/messages").status_code == 404
-    assert get(client, p, f"{o}/channels/{p.team_channel}").status_code == 404
-    assert get(client, p, f"{o}/members").status_code == 404
-    r = get(client, p, f"{o}/time-logs")
-    assert r.status_code == 200 and r.json()["items"] == []
+    p, url = portal, base(portal.org)
+    r = get(client, p, url)
+    view = OrganizationView.model_validate(r.json())
+    assert (view.my_role, view.settings) == ("Client", None), r.text
+    assert "settings" in r.json()
+    r = get(client, p, url, p.ann)
+    assert OrganizationView.model_validate(r.json()).settings == {}
 
 
 def test_the_portal_user_decides_on_sent_proposals_only(client: TestClient) -> None:
@@ -274,12 +309,55 @@ def test_the_portal_closes_with_access_archive_unlink_and_role(client: TestClien
     assert not sees()
     position = run("POST", f"/clients/{acme}/restore")
     assert sees()
+    position = run("DELETE", f"/clients/{acme}/portal-users/{carl.id}")
+    assert not sees()
+    position = run("POST", f"/clients/{acme}/portal-users", {"user_id": carl.id})
+    assert sees()
     position = run("PATCH", f"/members/{carl.id}", {"role": "Contributor"})
     assert not sees()
     position = run("PATCH", f"/members/{carl.id}", {"role": "Client"})
-    assert sees()
-    position = run("DELETE", f"/clients/{acme}/portal-users/{carl.id}")
-    assert not sees()
+    assert not sees()  # the role change unlinked him: the portal does not come back
+
+
+@pytest.mark.parametrize("leave", ["removed", "made a Contributor"])
+def test_leaving_the_client_role_unlinks_the_portal_user(client: TestClient,
+                                                         leave: str) -> None:
+    """Removed from the organization, or given another role, a portal user is no longer
+    linked to their client: made a Client again, they see nothing of the old client
+    and may be linked to another one."""
+    ann = new_person(client, "Ann")
+    org = new_organization(client, ann)["id"]
+    acme, globex = add_client(client, ann, org)["id"], add_client(client, ann, org)["id"]
+    acme_project = add_client_project(client, ann, org, acme)["id"]
+    globex_project = add_client_project(client, ann, org, globex)["id"]
+    carl, _ = add_portal_user(client, ann, org, acme, "Carl")
+    o = base(org)
+    members = f"{o}/members/{carl.id}"
+    if leave == "removed":
+        r = client.delete(members, headers=ann.headers)
+    else:
+        r = client.patch(members, json={"role": "Contributor"}, headers=ann.headers)
+    left = ok(r)["position"]
+
+    r = client.get(f"{o}/clients/{acme}", headers={**ann.headers, **fresh(left)})
+    detail = ClientDetail.model_validate(r.json())
+    assert carl.id not in {str(u.user_id) for u in detail.portal_users}, r.text
+
+    if leave == "removed":
+        back = add_member(client, ann, org, carl, "Client")["position"]
+    else:
+        back = ok(client.patch(members, json={"role": "Client"},
+                               headers=ann.headers))["position"]
+    for url in (f"{o}/projects/{acme_project}", f"{o}/clients/{acme}",
+                f"{o}/clients/{acme}/proposals"):
+        r = client.get(url, headers={**carl.headers, **fresh(back)})
+        assert r.status_code == 404, (url, r.text)
+
+    r = client.post(f"{o}/clients/{globex}/portal-users", json={"user_id": carl.id},
+                    headers=ann.headers)
+    assert r.status_code == 201, r.text
+    r = client.get(f"{o}/projects", headers={**carl.headers, **fresh(r.json()["position"])})
+    assert [i["id"] for i in r.json()["items"]] == [globex_project]
 
 
 def test_a_project_shared_by_two_clients_shows_each_only_its_feedback(
@@ -308,6 +386,49 @@ def test_a_project_shared_by_two_clients_shows_each_only_its_feedback(
     r = client.get(f"{base(org)}/feedback/{theirs['id']}",
                    headers={**carl.headers, **fresh(position)})
     assert r.status_code == 404
+
+
+def test_a_project_shared_by_two_clients_shows_neither_the_other_client_nor_ratings(
+    client: TestClient,
+) -> None:
+    """The average and count over both clients' feedback would give away the other
+    client's rating: a portal user sees only its own client and no feedback figures."""
+    ann = new_person(client, "Ann")
+    org = new_organization(client, ann)["id"]
+    acme, globex = add_client(client, ann, org)["id"], add_client(client, ann, org)["id"]
+    carl, _ = add_portal_user(client, ann, org, acme, "Carl")
+    gina, _ = add_portal_user(client, ann, org, globex, "Gina")
+    o = base(org)
+    project = add_client_project(client, ann, org, globex)["id"]  # its own client: Globex
+    ok(client.post(f"{o}/projects/{project}/clients", json={"client_id": acme},
+                   headers=ann.headers))
+    ok(client.post(f"{o}/clients/{acme}/feedback", json={"rating": 5, "project_id": project},
+                   headers=carl.headers))
+    position = ok(client.post(f"{o}/clients/{globex}/feedback",
+                              json={"rating": 1, "project_id": project},
+                              headers=gina.headers))["position"]
+
+    def read(who: Person, url: str, **params: Any) -> Any:
+        r = client.get(url, params=params, headers={**who.headers, **fresh(position)})
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    for who, own in ((carl, acme), (gina, globex)):
+        detail = ProjectDetail.model_validate(read(who, f"{o}/projects/{project}"))
+        listed = Page[ProjectView].model_validate(read(who, f"{o}/projects")).items
+        for view in (detail, listed[0]):
+            assert [str(c) for c in view.client_ids] == [own]
+            assert view.client_id is None if own == acme else str(view.client_id) == globex
+            assert (view.average_rating, view.feedback_count) == (None, None)
+        other = globex if own == acme else acme
+        assert read(who, f"{o}/projects", client_id=other) == {"items": [],
+                                                               "next_cursor": None}
+        assert [i["id"] for i in read(who, f"{o}/projects", client_id=own)["items"]] == [
+            project]
+    staff = ProjectDetail.model_validate(read(ann, f"{o}/projects/{project}"))
+    assert [str(c) for c in staff.client_ids] == [globex, acme]
+    assert (str(staff.average_rating), staff.feedback_count) == ("3.00", 2)
+    assert [i["id"] for i in read(ann, f"{o}/projects", client_id=acme)["items"]] == [project]
 
 
 def test_a_client_member_without_a_portal_sees_nothing(client: TestClient,
@@ -339,10 +460,15 @@ def fill(path: str, values: dict[str, str]) -> str:
     return re.sub(r"\{(\w+)\}", lambda m: values.get(m.group(1), str(uuid.uuid4())), path)
 
 
-# Reads that are no part of the portal: the member list and time logs answer 404 or
-# nothing; other people's time totals are refused (403, as for any Contributor).
-CLOSED_TO_THE_PORTAL = ("/members", "/time-logs")
-REFUSED_TO_THE_PORTAL = ("/time-totals/people/",)
+# What the portal reads (under /v1/organizations/{organization_id}); every other read of
+# the organization answers the portal user 404, whatever its path names.
+PORTAL_READS = frozenset({
+    "", "/projects", "/projects/{project_id}", "/projects/{project_id}/tasks",
+    "/projects/{project_id}/feedback", "/my-tasks", "/tasks/{task_id}",
+    "/tasks/{task_id}/dependencies", "/tasks/{task_id}/dependents", "/clients",
+    "/clients/{client_id}", "/clients/{client_id}/feedback", "/clients/{client_id}/proposals",
+    "/proposals/{proposal_id}", "/feedback/{feedback_id}",
+})
 
 
 @pytest.mark.parametrize("path", organization_reads())
@@ -350,7 +476,8 @@ def test_every_read_answers_the_portal_user_within_its_scope(
     client: TestClient, portal: Portal, path: str,
 ) -> None:
     """Every GET under an organization, with its path naming things outside Carl's scope
-    and then things inside it: 404, or an answer holding no id outside his scope."""
+    and then things inside it: a read of the portal answers within his scope (and
+    names nothing outside it), any other read answers 404."""
     p = portal
     outside = {"organization_id": p.org, "project_id": p.globex_project,
                "task_id": p.globex_task, "client_id": p.globex,
@@ -359,23 +486,21 @@ def test_every_read_answers_the_portal_user_within_its_scope(
                "time_log_id": p.time_log, "user_id": p.zed.id}
     inside = {**outside, "project_id": p.acme_project, "task_id": p.acme_task,
               "client_id": p.acme, "proposal_id": p.acme_proposal_sent,
-              "feedback_id": p.acme_feedback, "channel_id": p.project_channel,
-              "user_id": p.carl.id}
+              "feedback_id": p.acme_feedback, "channel_id": p.carls_channel,
+              "message_id": p.carls_message, "user_id": p.carl.id}
     days = {"from": "2024-05-01", "to": "2024-05-31"}
+    of_the_portal = path[len(ORGANIZATION_PATHS):] in PORTAL_READS
     for values in (outside, inside):
         url = fill(path, values)
         r = get(client, p, url, **days)
-        refusable = path[len(ORGANIZATION_PATHS):].startswith(REFUSED_TO_THE_PORTAL)
-        assert r.status_code in (200, 404) or (refusable and r.status_code == 403), (
-            url, r.status_code, r.text[:300])
+        if not of_the_portal:
+            assert r.status_code == 404, (url, r.status_code, r.text[:300])
+            continue
+        expected = (200,) if values is inside else (200, 404)
+        assert r.status_code in expected, (url, r.status_code, r.text[:300])
         # (A 404 names what it did not find: only an answer can leak.)
         leaked = ids_in(r.text) & p.hidden() if r.status_code == 200 else set()
         assert not leaked, (url, leaked)
-        if r.status_code == 200 and path[len(ORGANIZATION_PATHS):].startswith(
-                CLOSED_TO_THE_PORTAL):
-            assert r.json().get("items") == [], (url, r.text[:300])
-    if path == ORGANIZATION_PATHS + "/members":
-        assert r.status_code == 404, r.text
     # The organizer reads each of them: Carl's 404s are about him, not about the ids.
     r = get(client, p, fill(path, outside), p.ann, **days)
     assert r.status_code == 200, (path, r.text[:300])

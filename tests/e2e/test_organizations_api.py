@@ -177,8 +177,13 @@ def test_get_organization_names_the_callers_role(client: TestClient) -> None:
     r = client.get(f"/v1/organizations/{org['id']}",
                    headers={**bob.headers, **fresh(added["position"])})
     view = OrganizationView.model_validate(r.json())
-    assert (view.my_role, view.settings, view.version) == ("Client", {}, 2)
+    # A client's portal shows the organization's name, not its settings.
+    assert (view.my_role, view.settings, view.version) == ("Client", None, 2)
     assert r.headers["etag"] == '"2"'
+    r = client.get(f"/v1/organizations/{org['id']}",
+                   headers={**ann.headers, **fresh(added["position"])})
+    view = OrganizationView.model_validate(r.json())
+    assert (view.my_role, view.settings, view.version) == ("Organizer", {}, 2)
 
 
 def test_members_are_paged_and_filtered_by_role(client: TestClient) -> None:

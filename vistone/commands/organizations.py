@@ -6,6 +6,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from domain.base import AlreadyExists, CommandContext, NotFound
+from domain.client import Client, portal_user_claim_id, portal_user_scope
 from domain.organization import Organization, validate_slug
 from domain.roles import Permission, Role
 from domain.uniqueness import UniqueClaim, claim_id
@@ -34,6 +35,19 @@ def release_claim(uow: UnitOfWork, ctx: CommandContext, scope: str, key: str,
     claim = uow.find(UniqueClaim, claim_id(scope, key))
     if claim is not None:
         claim.release(owner_id, ctx.meta)
+
+
+def unlink_from_portal(uow: UnitOfWork, ctx: CommandContext, organization_id: UUID,
+                       user_id: UUID) -> None:
+    """A person who no longer holds the Client role (removed, or given another role)
+    leaves the client whose portal they used, in the same append: the link must not come
+    back with the role, nor keep them from being linked to another client."""
+    claim = uow.find(UniqueClaim, portal_user_claim_id(organization_id, user_id))
+    if claim is None or claim.owner_id is None:
+        return
+    client = uow.get(Client, claim.owner_id, "client")
+    client.unlink_portal_user(user_id, ctx.meta)  # linked: the claim is saved with the link
+    release_claim(uow, ctx, portal_user_scope(organization_id), str(user_id), client.id)
 
 
 def create_organization(command: Command, *, name: str, slug: str) -> CommandResult:
@@ -125,6 +139,8 @@ def change_member_role(
     def decide(uow: UnitOfWork) -> Organization:
         organization, actor_role = authorize(uow, ctx, organization_id, Permission.MANAGE_MEMBERS)
         organization.change_role(user_id, role, actor_role, ctx.meta)
+        if role != Role.CLIENT:
+            unlink_from_portal(uow, ctx, organization_id, user_id)
         return organization
 
     return command.execute(decide)
@@ -137,6 +153,7 @@ def remove_member(command: Command, organization_id: UUID, user_id: UUID) -> Com
     def decide(uow: UnitOfWork) -> Organization:
         organization, actor_role = authorize(uow, ctx, organization_id, Permission.MANAGE_MEMBERS)
         organization.remove_member(user_id, actor_role, ctx.meta)
+        unlink_from_portal(uow, ctx, organization_id, user_id)
         return organization
 
     return command.execute(decide)

@@ -90,14 +90,13 @@ _MEMBER = ("EXISTS (SELECT 1 FROM communication.channel_members cm "
 
 def _visible(role: Role, caller: Any) -> tuple[str, list[Any]]:
     """The condition "the caller sees the channel", with its parameters: direct channels
-    they are in, team channels (every internal role sees them; a Client only those it is
-    in), and the channels of the projects they see."""
+    they are in, every team channel, and the channels of the projects they see. (Only the
+    internal roles read channels: the Client role is answered 404 before any query.)"""
     projects = visible_projects_sql(role).format(alias="channels")
-    team = _MEMBER if role is Role.CLIENT else "TRUE"
-    condition = (f"((channels.kind = %s AND {_MEMBER}) OR (channels.kind = %s AND {team}) "
+    condition = (f"((channels.kind = %s AND {_MEMBER}) OR channels.kind = %s "
                  f"OR (channels.kind = %s AND {projects}))")
     params = [ChannelKind.DIRECT.value, caller, ChannelKind.TEAM.value,
-              *([caller] if role is Role.CLIENT else []), ChannelKind.PROJECT.value, caller]
+              ChannelKind.PROJECT.value, caller]
     return condition, params
 
 

@@ -16,9 +16,25 @@ links (turning it back on restores them) but a portal user may act only while
 ``portal_active`` is true and they are linked (``portal_allows``).
 
 Archiving is separate from everything else: an archived client is read-only
-(``ClientArchived``) until restored. Unlinking a portal user is the one change still
-allowed, because it only takes access away: removing a person from the organization
-must always be able to revoke their link and release their claim.
+(``ClientArchived``) until restored. Refused while archived: changing its details or portal
+access, linking a portal user, and attaching anything to it: linking a project (by
+``POST .../projects/{p}/clients``, a new project's or a changed ``client_id``; making an
+already linked archived client a project's own client is refused too), opening a proposal,
+sending one, and receiving feedback.
+
+Still allowed, because they only take something away or close what was attached before the
+archive: unlinking a portal user (removing a person from the organization must always be
+able to revoke their link and release their claim) or a project, withdrawing a proposal,
+recording the client's answer to a proposal it was sent (staff on its behalf: its portal is
+closed while archived), editing feedback it gave (likewise) and responding to it.
+
+The client is the consistency boundary of what is attached to it: each attaching command
+records an event here in the same append as what it attaches (``ProjectLinked``,
+``ProposalOpened``, ``ProposalSent``, ``FeedbackReceived``; unlinking a project records
+``ProjectUnlinked``), so an archive racing it conflicts on the client's version and the
+loser re-runs on fresh state: everything attached precedes the archive in the log. These
+events keep no state (no rule here needs the attached ids; the records hold the links),
+and the history they grow is cut by snapshots (``vistone.app``).
 
 Contact details are validated at the door (docs/values.md): the email by
 ``email_validator`` (syntax only, no DNS) and stored in its normalized form; the phone
@@ -293,9 +309,10 @@ class Client(Aggregate):
         """True if ``user_id`` may use this client's portal now."""
         return self.portal_active and self.is_portal_user(user_id)
 
-    def require_writable(self) -> None:
+    def require_writable(self, field: str | None = None) -> None:
         if self.archived:
-            raise ClientArchived("the client is archived and read-only (restore it first)")
+            raise ClientArchived("the client is archived and read-only (restore it first)",
+                                 field=field)
 
     # --- commands ---------------------------------------------------------
     def update(self, meta: dict, **changes: Any) -> None:
@@ -371,3 +388,46 @@ class Client(Aggregate):
     @event("PortalUserUnlinked")
     def _portal_user_unlinked(self, user_id: UUID, meta: dict) -> None:
         self.portal_user_ids.remove(str(user_id))
+
+    # --- what is attached to the client (no state: only the version moves) ---
+    def link_project(self, project_id: UUID, meta: dict) -> None:
+        """Record that a project links to the client (the project records its side)."""
+        self.require_writable("client_id")
+        self._project_linked(project_id=project_id, meta=meta)
+
+    @event("ProjectLinked")
+    def _project_linked(self, project_id: UUID, meta: dict) -> None:
+        pass
+
+    def unlink_project(self, project_id: UUID, meta: dict) -> None:
+        """Allowed even when archived: it only detaches."""
+        self._project_unlinked(project_id=project_id, meta=meta)
+
+    @event("ProjectUnlinked")
+    def _project_unlinked(self, project_id: UUID, meta: dict) -> None:
+        pass
+
+    def open_proposal(self, proposal_id: UUID, meta: dict) -> None:
+        self.require_writable()
+        self._proposal_opened(proposal_id=proposal_id, meta=meta)
+
+    @event("ProposalOpened")
+    def _proposal_opened(self, proposal_id: UUID, meta: dict) -> None:
+        pass
+
+    def send_proposal(self, proposal_id: UUID, meta: dict) -> None:
+        """What is sent reaches the client: not while it is archived."""
+        self.require_writable()
+        self._proposal_sent(proposal_id=proposal_id, meta=meta)
+
+    @event("ProposalSent")
+    def _proposal_sent(self, proposal_id: UUID, meta: dict) -> None:
+        pass
+
+    def receive_feedback(self, feedback_id: UUID, meta: dict) -> None:
+        self.require_writable()
+        self._feedback_received(feedback_id=feedback_id, meta=meta)
+
+    @event("FeedbackReceived")
+    def _feedback_received(self, feedback_id: UUID, meta: dict) -> None:
+        pass

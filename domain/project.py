@@ -14,8 +14,11 @@ Archiving is separate from status: an archived project is read-only.
 
 Clients: a project links to clients of its own organization (at most ``MAX_CLIENTS``,
 neither archived nor of another organization when linked). ``client_id``, the project's
-own client, is always one of them: setting it links that client, and unlinking it
-clears it.
+own client, is always one of them: setting it links that client, unlinking it clears it,
+and replacing or clearing it unlinks the previous one (its portal users lose the project;
+link it again to keep it). Each link and unlink is recorded on the Client too, in the same
+append (``Client.link_project``: the Client refuses it once archived, and a concurrent
+archive conflicts with it; see domain/client.py).
 """
 
 from __future__ import annotations
@@ -261,6 +264,7 @@ class Project(Aggregate):
         )
         if client is not None:
             project._client_linked(client_id=client.id, meta=meta)
+            client.link_project(project.id, meta)
         return project
 
     # --- state queries ----------------------------------------------------
@@ -279,10 +283,12 @@ class Project(Aggregate):
         return str(client_id) in self.client_ids
 
     # --- commands ---------------------------------------------------------
-    def update(self, meta: dict, client: Client | None = None, **changes: Any) -> None:
+    def update(self, meta: dict, client: Client | None = None,
+               previous_client: Client | None = None, **changes: Any) -> None:
         """Change any of name, description, client_id, start_date, end_date, budget,
         spent_budget, progress; only the fields given change. A new ``client_id`` must be
-        the id of ``client`` (loaded by the command), which is linked too."""
+        the id of ``client`` (loaded by the command), which is linked too; a replaced or
+        cleared one, ``previous_client`` (loaded by the command), is unlinked."""
         self.require_writable()
         allowed = {"name", "description", "client_id", "start_date", "end_date", "budget",
                    "spent_budget", "progress"}
@@ -304,17 +310,29 @@ class Project(Aggregate):
         validate_dates(changes.get("start_date", self.start_date),
                        changes.get("end_date", self.end_date))
         changed = {k: v for k, v in changes.items() if getattr(self, k) != v}
-        new_client = changed.get("client_id")
+        old_client, new_client = self.client_id, changed.get("client_id")
+        joining: Client | None = None  # a client this change links
+        leaving: Client | None = None  # and one it unlinks
         if new_client is not None:
             if client is None or client.id != new_client:
                 raise NotFound(f"client {new_client} not found", field="client_id")
             require_linkable(client, self.organization_id)
-            if not self.has_client(client.id):
-                self._require_room_for_a_client()
+            joining = None if self.has_client(new_client) else client
+        # A main client from before clients were linked may not be linked (nor exist).
+        if "client_id" in changed and old_client is not None and self.has_client(old_client):
+            if previous_client is None or previous_client.id != old_client:
+                raise ValueError("the project's previous client must be given to unlink it")
+            leaving = previous_client
+        if joining is not None:
+            self._require_room_for_a_client(freed=0 if leaving is None else 1)
         if changed:
             self._updated(changes=changed, meta=meta)
-        if new_client is not None and not self.has_client(new_client):
-            self._client_linked(client_id=new_client, meta=meta)
+        if leaving is not None:
+            self._client_unlinked(client_id=leaving.id, meta=meta)
+            leaving.unlink_project(self.id, meta)
+        if joining is not None:
+            self._client_linked(client_id=joining.id, meta=meta)
+            joining.link_project(self.id, meta)
 
     @event("Updated")
     def _updated(self, changes: dict[str, Any], meta: dict) -> None:
@@ -329,9 +347,11 @@ class Project(Aggregate):
                                       field="client_id")
         self._require_room_for_a_client()
         self._client_linked(client_id=client.id, meta=meta)
+        client.link_project(self.id, meta)
 
-    def _require_room_for_a_client(self) -> None:
-        if len(self.client_ids) >= MAX_CLIENTS:
+    def _require_room_for_a_client(self, freed: int = 0) -> None:
+        """``freed``: links this same change removes first."""
+        if len(self.client_ids) - freed >= MAX_CLIENTS:
             raise ProjectClientsFull(f"a project links to at most {MAX_CLIENTS} clients",
                                      field="client_id")
 
@@ -339,16 +359,18 @@ class Project(Aggregate):
     def _client_linked(self, client_id: UUID, meta: dict) -> None:
         self.client_ids.append(str(client_id))
 
-    def unlink_client(self, client_id: UUID, meta: dict) -> None:
-        """Unlink a client; if it is the project's ``client_id``, that is cleared first
-        (the project's own client is always a linked one)."""
+    def unlink_client(self, client: Client, meta: dict) -> None:
+        """Unlink a client (allowed even when it is archived); if it is the project's
+        ``client_id``, that is cleared first (the project's own client is always a linked
+        one)."""
         self.require_writable()
-        if not self.has_client(client_id):
+        if not self.has_client(client.id):
             raise ClientNotLinked("the client is not linked to this project",
                                   field="client_id")
-        if self.client_id == client_id:
+        if self.client_id == client.id:
             self._updated(changes={"client_id": None}, meta=meta)
-        self._client_unlinked(client_id=client_id, meta=meta)
+        self._client_unlinked(client_id=client.id, meta=meta)
+        client.unlink_project(self.id, meta)
 
     @event("ClientUnlinked")
     def _client_unlinked(self, client_id: UUID, meta: dict) -> None:

@@ -150,6 +150,14 @@ class ClientsReadModel(ReadModel):
         CLIENTS.touch(cur, e, first=UNLINK_PORTAL_USER,
                       first_params=(e.originator_id, e.user_id))
 
+    # What is attached to the client is stored by its own read model (project links by
+    # projects, proposals and feedback below); the client's row follows its version, which
+    # If-Match compares against.
+    @handles(Client.ProjectLinked, Client.ProjectUnlinked, Client.ProposalOpened,
+             Client.ProposalSent, Client.FeedbackReceived)
+    def _attached_or_detached(self, cur: Cursor[Any], e: Any) -> None:
+        CLIENTS.touch(cur, e)
+
     # --- proposals ---------------------------------------------------------
     @handles(Proposal.Created)
     def _proposal_created(self, cur: Cursor[Any], e: Any) -> None:

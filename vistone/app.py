@@ -33,6 +33,7 @@ from eventsourcing.utils import EnvType
 
 from domain.base import CommandContext, DomainError, NotFound
 from domain.channel import Channel
+from domain.client import Client
 from domain.organization import Organization
 from domain.project import Project
 from domain.task_dependencies import TaskDependencyGraph
@@ -205,6 +206,7 @@ class Vistone(Application[UUID]):
         Organization: 100,
         Project: 100,
         Channel: 100,
+        Client: 100,  # what is attached to it: proposals, feedback, project links
     }
 
     def __init__(self, env: EnvType | None = None) -> None:

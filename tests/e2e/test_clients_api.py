@@ -615,3 +615,120 @@ def test_feedback_rules(client: TestClient) -> None:
     first = client.post(url, json={"rating": 5}, headers={**ann.headers, **key})
     again = client.post(url, json={"rating": 5}, headers={**ann.headers, **key})
     assert first.status_code == again.status_code == 201 and first.json() == again.json()
+
+
+# --- what an archived client still allows, and a project's own client -----------------------
+
+def test_nothing_is_attached_to_an_archived_client(client: TestClient) -> None:
+    """domain/client.py: attaching is refused while archived; detaching and closing are
+    not."""
+    ann, max_, _, org = staffed_org(client)
+    acme = add_client(client, ann, org)
+    carl, _ = add_portal_user(client, ann, org, acme["id"], "Carl")
+    project = add_client_project(client, ann, org, acme["id"])
+    other = add_client_project(client, ann, org, None)
+    sent, draft = (new_proposal(client, ann, org, acme["id"]) for _ in range(2))
+    assert act(client, ann, org, sent["id"], "send").status_code == 200
+    r = client.post(f"{base(org)}/clients/{acme['id']}/feedback", json={"rating": 3},
+                    headers=max_.headers)
+    assert r.status_code == 201, r.text
+    given = r.json()
+    assert client.post(f"{base(org)}/clients/{acme['id']}/archive",
+                       headers=ann.headers).status_code == 200
+
+    projects = f"{base(org)}/projects"
+    for method, url, body in (
+        ("POST", f"{base(org)}/clients/{acme['id']}/feedback", {"rating": 4}),
+        ("POST", f"{base(org)}/clients/{acme['id']}/proposals", {"title": "More"}),
+        ("POST", f"{base(org)}/proposals/{draft['id']}/send", None),
+        ("POST", f"{projects}/{other['id']}/clients", {"client_id": acme["id"]}),
+        ("POST", projects, {"name": f"For Acme {uuid.uuid4().hex[:6]}",
+                            "client_id": acme["id"]}),
+        ("PATCH", f"{projects}/{other['id']}", {"client_id": acme["id"]}),
+    ):
+        r = client.request(method, url, json=body, headers=ann.headers)
+        assert r.status_code == 409 and kind_of(r) == "client-archived", (url, r.text)
+    # Its portal is closed: its user is told it does not exist.
+    r = client.post(f"{base(org)}/clients/{acme['id']}/feedback", json={"rating": 4},
+                    headers=carl.headers)
+    assert r.status_code == 404
+
+    # Closing and detaching what was attached before the archive stays possible.
+    for r in (
+        act(client, ann, org, draft["id"], "withdraw"),
+        act(client, ann, org, sent["id"], "reject", {"reason": "Said so by phone"}),
+        client.patch(f"{base(org)}/feedback/{given['id']}", json={"rating": 2},
+                     headers=max_.headers),
+        client.put(f"{base(org)}/feedback/{given['id']}/response", json={"response": "Noted"},
+                   headers=ann.headers),
+        client.delete(f"{projects}/{project['id']}/clients/{acme['id']}", headers=ann.headers),
+        client.delete(f"{base(org)}/clients/{acme['id']}/portal-users/{carl.id}",
+                      headers=ann.headers),
+    ):
+        assert r.status_code == 200, (r.request.url, r.text)
+    body = ClientDetail.model_validate(get(client, ann, f"{base(org)}/clients/{acme['id']}",
+                                           r.json()["position"]).json())
+    assert body.project_ids == [] and body.portal_users == [] and body.archived
+
+    restored = client.post(f"{base(org)}/clients/{acme['id']}/restore", headers=ann.headers)
+    assert restored.status_code == 200
+    r = client.post(f"{projects}/{other['id']}/clients", json={"client_id": acme["id"]},
+                    headers=ann.headers)
+    assert r.status_code == 201, r.text
+
+
+def test_what_is_attached_moves_the_clients_version(client: TestClient) -> None:
+    """Attaching is recorded on the client (so a concurrent archive conflicts with it): its
+    version, ETag and If-Match follow."""
+    ann = new_person(client, "Ann")
+    org = new_organization(client, ann)["id"]
+    acme = add_client(client, ann, org)  # version 1
+    url = f"{base(org)}/clients/{acme['id']}"
+    project = add_client_project(client, ann, org, acme["id"])  # 2
+    proposal = new_proposal(client, ann, org, acme["id"])  # 3
+    assert act(client, ann, org, proposal["id"], "send").status_code == 200  # 4
+    r = client.post(f"{url}/feedback", json={"rating": 5}, headers=ann.headers)  # 5
+    assert r.status_code == 201
+    r = client.delete(f"{base(org)}/projects/{project['id']}/clients/{acme['id']}",
+                      headers=ann.headers)  # 6
+    assert r.status_code == 200
+    r = get(client, ann, url, r.json()["position"])
+    assert r.json()["version"] == 6 and r.headers["etag"] == '"6"'
+    r = client.patch(url, json={"phone": "12345"}, headers={**ann.headers, "If-Match": '"1"'})
+    assert r.status_code == 412
+    r = client.patch(url, json={"phone": "12345"}, headers={**ann.headers, "If-Match": '"6"'})
+    assert r.status_code == 200 and r.json()["version"] == 7
+
+
+def test_replacing_or_clearing_a_projects_client_unlinks_it(client: TestClient) -> None:
+    ann = new_person(client, "Ann")
+    org = new_organization(client, ann)["id"]
+    acme, globex = add_client(client, ann, org), add_client(client, ann, org)
+    carl, _ = add_portal_user(client, ann, org, acme["id"], "Carl")
+    gina, _ = add_portal_user(client, ann, org, globex["id"], "Gina")
+    project = add_client_project(client, ann, org, acme["id"])
+    url = f"{base(org)}/projects/{project['id']}"
+    assert get(client, carl, url, project["position"]).status_code == 200
+    assert get(client, gina, url, project["position"]).status_code == 404
+
+    def clients_of(position: int) -> tuple[Any, list[str], dict[str, list[str]]]:
+        body = get(client, ann, url, position).json()
+        linked = {c["id"]: [str(p) for p in ClientDetail.model_validate(get(
+            client, ann, f"{base(org)}/clients/{c['id']}", position).json()).project_ids]
+            for c in (acme, globex)}
+        return body["client_id"], body["client_ids"], linked
+
+    r = client.patch(url, json={"client_id": globex["id"]}, headers=ann.headers)
+    assert r.status_code == 200, r.text
+    position = r.json()["position"]
+    # Acme's portal user loses the project, Globex's gains it.
+    assert get(client, carl, url, position).status_code == 404
+    assert get(client, gina, url, position).status_code == 200
+    assert clients_of(position) == (globex["id"], [globex["id"]],
+                                    {acme["id"]: [], globex["id"]: [project["id"]]})
+
+    r = client.patch(url, json={"client_id": None}, headers=ann.headers)
+    assert r.status_code == 200, r.text
+    position = r.json()["position"]
+    assert get(client, gina, url, position).status_code == 404
+    assert clients_of(position) == (None, [], {acme["id"]: [], globex["id"]: []})

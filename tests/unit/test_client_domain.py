@@ -8,7 +8,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
-from eventsourcing.domain import Aggregate
+from eventsourcing.domain import Aggregate, Snapshot
 from eventsourcing.persistence import DatetimeAsISO, DecimalAsStr, JSONTranscoder, Mapper, UUIDAsHex
 from hypothesis import given
 from hypothesis import strategies as st
@@ -306,6 +306,11 @@ def test_archived_client_is_read_only_until_restored() -> None:
         lambda: client.update(META, email="a@example.com"),
         lambda: client.set_portal_access(False, META),
         lambda: client.link_portal_user(uuid4(), META),
+        # Nothing is attached to an archived client, and nothing is sent to it.
+        lambda: client.link_project(uuid4(), META),
+        lambda: client.open_proposal(uuid4(), META),
+        lambda: client.send_proposal(uuid4(), META),
+        lambda: client.receive_feedback(uuid4(), META),
     ):
         with pytest.raises(ClientArchived) as raised:
             attempt()
@@ -314,6 +319,7 @@ def test_archived_client_is_read_only_until_restored() -> None:
     client.archive(META)  # again: nothing to record
     assert client.version == version
     client.unlink_portal_user(linked, META)  # taking access away is always allowed
+    client.unlink_project(uuid4(), META)  # and detaching a project
     client.restore(META)
     client.restore(META)
     client.update(META, name="Other")
@@ -353,13 +359,23 @@ def test_event_names_and_fields() -> None:
     client.unlink_portal_user(user, META)
     client.archive(META)
     client.restore(META)
+    project, proposal, feedback = uuid4(), uuid4(), uuid4()
+    client.link_project(project, META)
+    client.unlink_project(project, META)
+    client.open_proposal(proposal, META)
+    client.send_proposal(proposal, META)
+    client.receive_feedback(feedback, META)
     events = client.collect_events()
     assert [type(e).__qualname__ for e in events] == [
         "Client.Created", "Client.PortalAccessChanged", "Client.PortalAccessChanged",
         "Client.PortalUserLinked", "Client.PortalUserUnlinked", "Client.Archived",
-        "Client.Restored"]
+        "Client.Restored", "Client.ProjectLinked", "Client.ProjectUnlinked",
+        "Client.ProposalOpened", "Client.ProposalSent", "Client.FeedbackReceived"]
     assert [e.portal_access for e in events[1:3]] == [False, True]
     assert events[3].user_id == user and events[4].user_id == user
+    assert events[7].project_id == project and events[8].project_id == project
+    assert events[9].proposal_id == proposal and events[10].proposal_id == proposal
+    assert events[11].feedback_id == feedback
     assert all(e.meta == META for e in events)
 
 
@@ -471,6 +487,26 @@ class ClientMachine(RuleBasedStateMachine):
             with pytest.raises(PortalUserNotLinked):
                 self.client.unlink_portal_user(user, META)
 
+    @rule(attach=st.sampled_from(["link_project", "open_proposal", "send_proposal",
+                                  "receive_feedback"]))
+    def attach(self, attach: str) -> None:
+        # Recorded on the client (its version moves, so a concurrent archive conflicts)
+        # while it is live; refused, recording nothing, while it is archived.
+        version = self.client.version
+        if self.client.archived:
+            with pytest.raises(ClientArchived):
+                getattr(self.client, attach)(uuid4(), META)
+            assert self.client.version == version
+        else:
+            getattr(self.client, attach)(uuid4(), META)
+            assert self.client.version == version + 1
+
+    @rule()
+    def detach_project(self) -> None:
+        version = self.client.version
+        self.client.unlink_project(uuid4(), META)  # archived or not
+        assert self.client.version == version + 1
+
     @rule()
     def archive(self) -> None:
         self.client.archive(META)
@@ -500,6 +536,11 @@ class ClientMachine(RuleBasedStateMachine):
         # has exactly the same state: event methods only mutate, never re-check a rule.
         replayed = replay_through_store(self.client)
         assert replayed.__dict__ == self.client.__dict__
+        # A snapshot (the client is snapshotted: what is attached to it grows its history)
+        # goes through the store's JSON encoding and loads the same state.
+        mapper: Mapper[UUID] = Mapper(transcoder=transcoder())
+        stored = mapper.to_stored_event(Snapshot.take(self.client))
+        assert mapper.to_domain_event(stored).mutate(None).__dict__ == self.client.__dict__
 
 
 TestClientMachine = ClientMachine.TestCase

@@ -93,33 +93,52 @@ class ProjectMachine(RuleBasedStateMachine):
             self.project.link_client(client, META)
             assert self.project.client_ids == [*linked, str(client.id)]
 
+    def _main_client(self) -> Client | None:
+        return next((c for c in self.clients if c.id == self.project.client_id), None)
+
     @rule(index=st.integers(0, 5))
     def set_client_id(self, index: int) -> None:
-        client = self.clients[index]
+        client, previous = self.clients[index], self._main_client()
         before = (self.project.client_id, list(self.project.client_ids))
-        refusal = None if client.id == self.project.client_id else self._refusal(client)
+        refusal = None if client is previous else self._refusal(client)
         if refusal is not None:
             with pytest.raises(refusal):
-                self.project.update(META, client=client, client_id=client.id)
+                self.project.update(META, client=client, previous_client=previous,
+                                    client_id=client.id)
             assert (self.project.client_id, self.project.client_ids) == before
         elif not self.project.archived:
-            self.project.update(META, client=client, client_id=client.id)
+            self.project.update(META, client=client, previous_client=previous,
+                                client_id=client.id)
             assert self.project.client_id == client.id
             assert str(client.id) in self.project.client_ids
+            # The client it replaces is unlinked: its portal users lose the project.
+            assert previous is None or previous is client or not self.project.has_client(
+                previous.id)
+
+    @rule()
+    def clear_client_id(self) -> None:
+        previous = self._main_client()
+        if self.project.archived:
+            with pytest.raises(ProjectArchived):
+                self.project.update(META, previous_client=previous, client_id=None)
+            return
+        others = [c for c in self.project.client_ids if previous is None or c != str(previous.id)]
+        self.project.update(META, previous_client=previous, client_id=None)
+        assert self.project.client_id is None and self.project.client_ids == others
 
     @rule(index=st.integers(0, 5))
     def unlink_client(self, index: int) -> None:
-        client_id = self.clients[index].id
+        client = self.clients[index]
         if self.project.archived:
             with pytest.raises(ProjectArchived):
-                self.project.unlink_client(client_id, META)
-        elif str(client_id) not in self.project.client_ids:
+                self.project.unlink_client(client, META)
+        elif str(client.id) not in self.project.client_ids:
             with pytest.raises(ClientNotLinked):
-                self.project.unlink_client(client_id, META)
+                self.project.unlink_client(client, META)
         else:
-            self.project.unlink_client(client_id, META)
-            assert str(client_id) not in self.project.client_ids
-            assert self.project.client_id != client_id
+            self.project.unlink_client(client, META)
+            assert str(client.id) not in self.project.client_ids
+            assert self.project.client_id != client.id
 
     @rule(target_status=st.sampled_from(ProjectStatus))
     def change_status(self, target_status: ProjectStatus) -> None:
@@ -215,6 +234,15 @@ class ProjectMachine(RuleBasedStateMachine):
         client_id = self.project.client_id
         assert client_id is None or str(client_id) in self.project.client_ids
 
+    @invariant()
+    def each_client_records_its_side_of_every_link(self) -> None:
+        # Both sides change in one unit of work: a client has recorded exactly the links
+        # and unlinks the project made (nothing for a refused change).
+        for client in self.clients:
+            names = [type(e).__name__ for e in client.pending_events]
+            net = names.count("ProjectLinked") - names.count("ProjectUnlinked")
+            assert net == (1 if self.project.has_client(client.id) else 0), names
+
     def teardown(self) -> None:
         # Replaying the recorded events rebuilds exactly the same state: the event
         # methods only mutate, they never re-check a rule that could have changed.
@@ -288,6 +316,7 @@ def test_a_client_given_at_creation_is_linked() -> None:
     project = new_project(client=client)
     assert project.client_id == client.id and project.client_ids == [str(client.id)]
     assert [type(e).__name__ for e in project.collect_events()] == ["Created", "ClientLinked"]
+    assert [type(e).__name__ for e in client.collect_events()] == ["Created", "ProjectLinked"]
     for refused, error in ((new_client(uuid4()), NotFound),
                            (new_client(archived=True), ClientArchived)):
         with pytest.raises(error) as raised:
@@ -309,6 +338,9 @@ def test_a_project_links_at_most_max_clients() -> None:
     # Naming a client already linked needs no room.
     project.update(META, client=clients[0], client_id=clients[0].id)
     assert project.client_id == clients[0].id and len(project.client_ids) == MAX_CLIENTS
+    # Replacing it makes the room: the client it replaces is unlinked.
+    project.update(META, client=extra, previous_client=clients[0], client_id=extra.id)
+    assert project.client_ids == [*(str(c.id) for c in clients[1:]), str(extra.id)]
 
 
 def test_a_new_client_id_must_come_with_its_client() -> None:
@@ -351,3 +383,35 @@ def test_snapshots_taken_before_clients_could_be_linked_still_load() -> None:
     state = {k: v for k, v in snapshot.state.items() if k not in ("client_ids", "class_version")}
     loaded = dataclasses.replace(snapshot, state=state).mutate(None)
     assert loaded.client_ids == [] and loaded.members == project.members
+
+
+def test_replacing_or_clearing_the_projects_client_unlinks_it_on_both_sides() -> None:
+    first, second = new_client(), new_client()
+    project = new_project(client=first)
+    for client in (first, second):
+        client.collect_events()
+    project.update(META, client=second, previous_client=first, client_id=second.id)
+    assert (project.client_id, project.client_ids) == (second.id, [str(second.id)])
+    assert [type(e).__name__ for e in first.collect_events()] == ["ProjectUnlinked"]
+    assert [type(e).__name__ for e in second.collect_events()] == ["ProjectLinked"]
+    project.update(META, previous_client=second, client_id=None)
+    assert (project.client_id, project.client_ids) == (None, [])
+    assert [type(e).__name__ for e in second.collect_events()] == ["ProjectUnlinked"]
+    # The previous client is needed to unlink it: a command that forgot it fails loudly.
+    project.update(META, client=first, client_id=first.id)
+    with pytest.raises(ValueError):
+        project.update(META, client_id=None)
+    assert project.client_ids == [str(first.id)]
+
+
+def test_an_archived_client_may_still_be_unlinked_but_not_linked() -> None:
+    client = new_client()
+    project, other = new_project(client=client), new_project()
+    client.archive(META)
+    with pytest.raises(ClientArchived):
+        other.link_client(client, META)
+    with pytest.raises(ClientArchived):
+        new_project(client=client)
+    project.unlink_client(client, META)
+    assert project.client_ids == [] and project.client_id is None
+    assert type(client.collect_events()[-1]).__name__ == "ProjectUnlinked"

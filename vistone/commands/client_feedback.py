@@ -33,7 +33,8 @@ def give_feedback(
 
     def decide(uow: UnitOfWork) -> ClientFeedback:
         client, _ = acting_for_client(uow, ctx, organization_id, client_id)
-        client.require_writable()
+        # Recorded on the client: a concurrent archive conflicts with it.
+        client.receive_feedback(feedback_id, ctx.meta)
         if project_id is not None:
             project_of_client(uow, organization_id, client_id, project_id)
         return uow.add(ClientFeedback.create(

@@ -17,6 +17,7 @@ from domain.base import NotFound
 from domain.client import Client
 from domain.organization import Organization
 from domain.project import (
+    ClientNotLinked,
     Project,
     ProjectRole,
     ProjectStatus,
@@ -77,7 +78,7 @@ def update_project(
     changes: dict[str, Any],
 ) -> CommandResult:
     """Apply the fields present in ``changes`` (absent fields stay as they are); a new
-    ``client_id`` is linked too."""
+    ``client_id`` is linked too, and the one it replaces (or a cleared one) unlinked."""
     command = command.in_organization(organization_id)
     ctx = command.ctx
     client_id = changes.get("client_id")
@@ -85,9 +86,15 @@ def update_project(
     def decide(uow: UnitOfWork) -> Project:
         project, _ = project_access(uow, ctx, project_id, Permission.MANAGE_PROJECTS)
         old_key = normalized_name(project.name)
-        client = (_client(uow, client_id)
-                  if client_id is not None and client_id != project.client_id else None)
-        project.update(ctx.meta, client=client, **changes)
+        client: Client | None = None
+        previous: Client | None = None
+        if "client_id" in changes and client_id != project.client_id:
+            client = _client(uow, client_id) if client_id is not None else None
+            # None for a main client from before clients were linked (the project
+            # decides whether there is a link to undo).
+            previous = (uow.find(Client, project.client_id)
+                        if project.client_id is not None else None)
+        project.update(ctx.meta, client=client, previous_client=previous, **changes)
         new_key = normalized_name(project.name)
         if new_key != old_key:
             # Both claims change in this one append: the old name is free exactly
@@ -208,7 +215,11 @@ def unlink_client(
 
     def decide(uow: UnitOfWork) -> Project:
         project, _ = project_access(uow, ctx, project_id, Permission.MANAGE_PROJECTS)
-        project.unlink_client(client_id, ctx.meta)
+        client = uow.find(Client, client_id)
+        if client is None:
+            raise ClientNotLinked("the client is not linked to this project",
+                                  field="client_id")
+        project.unlink_client(client, ctx.meta)
         return project
 
     return command.execute(decide)

@@ -47,7 +47,8 @@ def create_proposal(
     def decide(uow: UnitOfWork) -> Proposal:
         authorize(uow, ctx, organization_id, Permission.MANAGE_CLIENTS)
         client = client_of(uow, organization_id, client_id)
-        client.require_writable()
+        # Recorded on the client: a concurrent archive conflicts with it.
+        client.open_proposal(proposal_id, ctx.meta)
         if project_id is not None:
             project_of_client(uow, organization_id, client_id, project_id)
         return uow.add(Proposal.create(
@@ -103,8 +104,10 @@ def send_proposal(command: Command, organization_id: UUID, proposal_id: UUID) ->
 
     def decide(uow: UnitOfWork) -> Proposal:
         proposal = _managed(uow, ctx, organization_id, proposal_id)
-        # What is sent reaches the client: not while the client is archived.
-        client_of(uow, organization_id, proposal.client_id).require_writable()
+        # What is sent reaches the client: not while it is archived (recorded on the
+        # client, so a concurrent archive conflicts with it).
+        client_of(uow, organization_id, proposal.client_id).send_proposal(proposal.id,
+                                                                          ctx.meta)
         proposal.send(ctx.meta)
         return proposal
 

@@ -17,10 +17,7 @@ from uuid import UUID
 import orjson
 from fastapi import Depends, Query, Request
 from psycopg import Connection
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-)
+from pydantic import BaseModel, ConfigDict, model_validator
 from starlette.responses import JSONResponse as StarletteJSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -55,6 +52,16 @@ class Strict(BaseModel):
 
     # The default of a PATCH field whose type refuses null (see changes()).
     ABSENT: ClassVar[Any] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _a_json_object(cls, data: Any) -> Any:
+        # FastAPI validates bodies with from_attributes: without this, a body that is a
+        # number with a fraction (a Decimal object) would pass as an object with every
+        # field left out.
+        if not isinstance(data, dict | BaseModel):
+            raise ValueError("the body must be a JSON object")
+        return data
 
     def changes(self) -> dict[str, Any]:
         """The fields the client sent, by name; those left out are not in it."""

@@ -356,3 +356,14 @@ def test_a_trailing_slash_is_another_path_not_a_redirect(client: TestClient) -> 
                    follow_redirects=False)
     assert_problem(r, 404, "not-found")
     assert "location" not in r.headers
+
+
+@pytest.mark.parametrize("body", ["0.5", "-1.1125369292536007e-308", "5", "[]", '"x"', "null"])
+def test_a_body_that_is_not_a_json_object_is_refused(client: TestClient, body: str) -> None:
+    """Every body is a JSON object: a number with a fraction once passed as a PATCH that
+    changed nothing (200), because FastAPI validates bodies from attributes."""
+    ann = new_person(client, "Ann")
+    org = new_organization(client, ann)["id"]
+    r = client.patch(f"/v1/organizations/{org}", content=body,
+                     headers={**ann.headers, "content-type": "application/json"})
+    assert_problem(r, 422, "validation-error")

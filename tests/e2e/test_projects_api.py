@@ -409,11 +409,12 @@ def test_linking_clients(client: TestClient, runtime: Runtime) -> None:
     assert body["client_id"] == third and body["client_ids"] == [acme, globex, third]
     r = client.patch(f"{projects_url(org)}/{project['id']}", json={"client_id": acme},
                      headers=ann.headers)
-    assert r.status_code == 200 and r.json()["version"] == 6  # already linked: no new link
+    # acme is already linked (no new link); third, the client it replaces, is unlinked.
+    assert r.status_code == 200 and r.json()["version"] == 7
     r = client.delete(f"{url}/{acme}", headers=ann.headers)
     assert r.status_code == 200, r.text
     body = get_project(client, ann, org, project, r.json()["position"]).json()
-    assert body["client_id"] is None and body["client_ids"] == [globex, third]
+    assert body["client_id"] is None and body["client_ids"] == [globex]
     r = client.delete(f"{url}/{acme}", headers=ann.headers)
     assert r.status_code == 404 and r.json()["type"].endswith("client-not-linked")
     assert r.json()["field"] == "client_id"

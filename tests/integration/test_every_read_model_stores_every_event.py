@@ -31,6 +31,7 @@ from domain.message import MAX_ATTACHMENTS, MAX_CONTENT_LENGTH, MAX_FILE_TYPE_LE
 from domain.project import ProjectRole, ProjectStatus
 from domain.roles import Role
 from domain.task import MAX_CHECKLIST_TEXT, MAX_DESCRIPTION, MAX_TITLE, TaskPriority, TaskStatus
+from domain.user import SPACE
 from domain.values import INT64_MAX, INT64_MIN, MAX_JSON_DEPTH, MAX_MONEY
 from projections.registry import all_read_models
 from projections.runner import catch_up
@@ -110,7 +111,8 @@ def settings_documents(draw: st.DrawFn) -> dict[str, Any]:
     return document
 
 
-EMAIL_PART = re.compile(r"[^@\s]+")
+# What an email address may hold (domain/user.py): no "@", white space or control character.
+EMAIL_PART = re.compile(rf"[^@\x00-\x1f\x7f-\x9f{SPACE}]+")
 email_part = st.text(char, min_size=1, max_size=20).filter(lambda s: bool(EMAIL_PART.fullmatch(s)))
 
 

@@ -89,7 +89,7 @@ class UpdateProject(Strict):
     description: Description | None = None
     client_id: Uuid | None = Field(
         default=None, description="a client of the organization, not archived; it is "
-        "linked to the project too")
+        "linked to the project too, and the client it replaces (or null clears) is unlinked")
     start_date: Day | None = None
     end_date: Day | None = Field(default=None, description="not before start_date")
     budget: Amount | None = None

@@ -9,6 +9,7 @@ archive on the client's version and re-runs on the archived state (domain/client
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from functools import partial
 from uuid import UUID
@@ -47,6 +48,11 @@ def race(attempts: list[Callable[[], CommandResult]]) -> list[object]:
     return outcomes
 
 
+def _after(seconds: float, attempt: Callable[[], CommandResult]) -> CommandResult:
+    time.sleep(seconds)
+    return attempt()
+
+
 def test_what_is_attached_to_a_client_is_attached_before_its_archive(
     client: TestClient, runtime: Runtime,
 ) -> None:
@@ -76,7 +82,10 @@ def test_what_is_attached_to_a_client_is_attached_before_its_archive(
                     name=f"For the client {round_number}", client_id=client_id),
             partial(send_proposal, command(0), organization_id, draft),
         ]
-        archive = partial(archive_client, command(0), organization_id, client_id)
+        # The archive starts a little later each round (0 to 56 ms), so that on any
+        # machine some rounds see creates win and others see the archive win.
+        archive = partial(_after, round_number * 0.004, partial(
+            archive_client, command(0), organization_id, client_id))
         *outcomes, archived = race([*creates, archive])
 
         assert isinstance(archived, CommandResult), archived

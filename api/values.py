@@ -188,3 +188,19 @@ def optional_text(max_length: int, description: str | None = None) -> Any:
     """A text field that may be empty: at most ``max_length`` characters."""
     return Annotated[str, Field(max_length=max_length, pattern=NO_NUL,
                                 description=description)]
+
+
+def _whole_number(value: Any) -> Any:
+    """JSON Schema counts 40.0 as an integer, and the exact JSON parser reads it as a
+    Decimal: a whole one (within any integer's reach) becomes the int it is."""
+    if (isinstance(value, Decimal) and value.is_finite() and abs(value) <= 2**63
+            and value == value.to_integral_value()):
+        return int(value)
+    return value
+
+
+def whole_number(minimum: int, maximum: int, description: str | None = None) -> Any:
+    """An integer from ``minimum`` to ``maximum``, also when written with a zero fraction
+    (``4.0``), as JSON Schema's ``integer`` allows."""
+    return Annotated[int, Field(ge=minimum, le=maximum, description=description),
+                     BeforeValidator(_whole_number)]

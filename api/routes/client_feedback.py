@@ -8,12 +8,11 @@ Contributors the feedback on the projects they see."""
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 from uuid import UUID
 
 from fastapi import APIRouter
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import BaseModel, Field
 
 from api.access import not_found, project_role
 from api.contract import CommandAnswer, Page
@@ -30,7 +29,7 @@ from api.deps import (
 )
 from api.problems import ApiProblem
 from api.routes.clients import ClientReach, client_reach
-from api.values import ExactJSONRoute, Uuid, optional_text, text
+from api.values import ExactJSONRoute, Uuid, optional_text, text, whole_number
 from domain.client_feedback import MAX_COMMENT, MAX_RATING, MAX_RESPONSE, MIN_RATING
 from domain.roles import Role
 from projections import clients
@@ -44,23 +43,11 @@ Reads = Annotated[Reader, reading("organizations", "projects", "clients")]
 if TYPE_CHECKING:
     Comment: TypeAlias = str
     Response: TypeAlias = str
+    Rating: TypeAlias = int
 else:
     Comment = optional_text(MAX_COMMENT)
     Response = text(MAX_RESPONSE)
-
-
-
-def _whole_number(value: Any) -> Any:
-    """JSON Schema counts 4.0 as an integer, and the exact JSON parser reads it as a
-    Decimal: a whole one becomes the int it is (as a project's progress)."""
-    if (isinstance(value, Decimal) and value.is_finite() and abs(value) <= 2**63
-            and value == value.to_integral_value()):
-        return int(value)
-    return value
-
-
-Rating = Annotated[int, Field(ge=MIN_RATING, le=MAX_RATING, description="1 (poor) to 5"),
-                   BeforeValidator(_whole_number)]
+    Rating = whole_number(MIN_RATING, MAX_RATING, "1 (poor) to 5")
 
 
 class GiveFeedback(Strict):

@@ -91,6 +91,8 @@ def open_database(database_url: str | None, data_dir: Path) -> Database:
 
 
 def _leave(server: Any) -> None:
+    if server not in _joined:
+        return  # left already: release() ran, and this is the exit hook
     _joined.discard(server)
     if not Path(server.pgdata).exists():
         return  # removed with its server already (tests clean up their data dirs)

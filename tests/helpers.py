@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,3 +128,24 @@ def post_message(client: TestClient, who: Person, organization_id: str, channel_
                     json={"content": content, **body}, headers=who.headers)
     assert r.status_code == 201, r.text
     return dict(r.json())
+
+
+def race(attempts: list[Callable[[], Any]]) -> list[object]:
+    """Run ``attempts`` at once (released together by a barrier); each one's result or
+    the exception it raised, in order."""
+    start = threading.Barrier(len(attempts))
+    outcomes: list[object] = [None] * len(attempts)
+
+    def run(index: int) -> None:
+        start.wait()
+        try:
+            outcomes[index] = attempts[index]()
+        except Exception as error:  # noqa: BLE001 - the outcome is what the test checks
+            outcomes[index] = error
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(attempts))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return outcomes

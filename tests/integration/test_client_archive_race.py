@@ -8,7 +8,6 @@ archive on the client's version and re-runs on the archived state (domain/client
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from functools import partial
@@ -18,7 +17,14 @@ from fastapi.testclient import TestClient
 
 from domain.base import CommandContext
 from domain.client import ClientArchived
-from tests.helpers import add_client, add_client_project, add_member, new_organization, new_person
+from tests.helpers import (
+    add_client,
+    add_client_project,
+    add_member,
+    new_organization,
+    new_person,
+    race,
+)
 from vistone.app import Command, CommandResult
 from vistone.commands.client_feedback import give_feedback
 from vistone.commands.clients import archive_client
@@ -27,25 +33,6 @@ from vistone.commands.proposals import create_proposal, send_proposal
 from vistone.runtime import Runtime
 
 ROUNDS = 15
-
-
-def race(attempts: list[Callable[[], CommandResult]]) -> list[object]:
-    start = threading.Barrier(len(attempts))
-    outcomes: list[object] = [None] * len(attempts)
-
-    def run(index: int) -> None:
-        start.wait()
-        try:
-            outcomes[index] = attempts[index]()
-        except Exception as error:  # noqa: BLE001 - the outcome is what the test checks
-            outcomes[index] = error
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(attempts))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return outcomes
 
 
 def _after(seconds: float, attempt: Callable[[], CommandResult]) -> CommandResult:

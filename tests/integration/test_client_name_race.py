@@ -3,8 +3,6 @@ linking one portal user to two clients at the same moment: exactly one link hold
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from functools import partial
 from uuid import UUID
 
@@ -12,31 +10,12 @@ from fastapi.testclient import TestClient
 
 from domain.base import AlreadyExists, CommandContext
 from projections.runner import wait_for_position
-from tests.helpers import add_client, add_member, new_organization, new_person
+from tests.helpers import add_client, add_member, new_organization, new_person, race
 from vistone.app import Command, CommandResult
 from vistone.commands.clients import create_client, link_portal_user
 from vistone.runtime import Runtime
 
 ROUNDS = 20
-
-
-def race(attempts: list[Callable[[], CommandResult]]) -> list[object]:
-    start = threading.Barrier(len(attempts))
-    outcomes: list[object] = [None] * len(attempts)
-
-    def run(index: int) -> None:
-        start.wait()
-        try:
-            outcomes[index] = attempts[index]()
-        except Exception as error:  # noqa: BLE001 - the outcome is what the test checks
-            outcomes[index] = error
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(attempts))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return outcomes
 
 
 def one_winner(outcomes: list[object]) -> CommandResult:

@@ -7,8 +7,7 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar
 from urllib.parse import parse_qsl
@@ -176,30 +175,54 @@ PageCursor = Annotated[str | None, Query(
     description="the next_cursor of the previous page")]
 
 
-@dataclass(frozen=True)
 class Reader:
     """What a query needs: a connection to the read models, the caller, and the
-    headers that say whether the read reflects the position the caller asked for."""
+    headers that say whether the read reflects the position the caller asked for.
 
-    conn: Connection[Any]
-    caller: UUID
-    headers: dict[str, str]
+    The connection is taken on first use, in the route's own thread, and given back as
+    soon as the route returns: held across FastAPI's thread hops and the sending of the
+    answer, eight concurrent readers kept twelve or more connections busy, and spreading
+    the same queries over more PostgreSQL backends doubled their CPU per query."""
+
+    def __init__(self, request: Request, caller: UUID, read_models: list[str]) -> None:
+        self.caller = caller
+        self.headers: dict[str, str] = {}
+        self._request = request
+        self._read_models = read_models
+        self._conn: Connection[Any] | None = None
+
+    @property
+    def conn(self) -> Connection[Any]:
+        if self._conn is None:
+            self.headers = read_consistency(self._request, self._read_models)
+            self._conn = runtime_of(self._request).pool.getconn()
+        return self._conn
+
+    def release(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            runtime_of(self._request).pool.putconn(conn)
 
     def answer(self, body: Any, **headers: str) -> JSONResponse:
         return JSONResponse(body, headers={**self.headers, **headers})
 
 
 def reading(*read_models: str) -> Any:
-    """A dependency giving a route its ``Reader`` once ``read_models`` reflect the
-    caller's ``X-Min-Position`` (if any): ``reader: Annotated[Reader, reading("tasks")]``."""
+    """A dependency giving a route its ``Reader``, whose connection reflects the
+    caller's ``X-Min-Position`` (if any) in ``read_models``:
+    ``reader: Annotated[Reader, reading("tasks")]``."""
     names = list(read_models)
 
-    def reader_of(request: Request, caller: Caller) -> Iterator[Reader]:
-        headers = read_consistency(request, names)
-        with runtime_of(request).pool.connection() as conn:
-            yield Reader(conn, caller, headers)
+    # A coroutine (no thread hop to make the Reader), released when the route returns
+    # rather than after the answer is sent (scope="function").
+    async def reader_of(request: Request, caller: Caller) -> AsyncIterator[Reader]:
+        reader = Reader(request, caller, names)
+        try:
+            yield reader
+        finally:
+            reader.release()
 
-    return Depends(reader_of)
+    return Depends(reader_of, scope="function")
 
 
 def command_response(result: CommandResult, status: int = 200) -> JSONResponse:

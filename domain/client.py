@@ -252,6 +252,9 @@ _VALIDATORS = {
 
 
 class Client(Aggregate):
+    # The contact details reach a person; the client's name is a business's.
+    PERSONAL_FIELDS = frozenset({"email", "phone", "address"})
+
     @event("Created")
     def __init__(
         self,

@@ -53,6 +53,8 @@ def validate_response(response: Any) -> str:
 
 
 class ClientFeedback(Aggregate):
+    PERSONAL_FIELDS = frozenset({"comment", "response"})
+
     @event("Created")
     def __init__(
         self,

@@ -106,6 +106,8 @@ def validate_attachments(attachments: Iterable[dict[str, Any]]) -> list[dict[str
 
 
 class Message(Aggregate):
+    PERSONAL_FIELDS = frozenset({"content", "attachments"})
+
     @event("Posted")
     def __init__(
         self,

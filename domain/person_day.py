@@ -39,6 +39,9 @@ class DailyLimitExceeded(RuleViolation):
 
 
 class PersonDay(Aggregate):
+    # The ledger behind the 24-hours rule; the time logs are the activity.
+    INTERNAL = True
+
     @event("Opened")
     def __init__(self, id: UUID, person_id: UUID, work_date: date, meta: dict) -> None:
         self.person_id = person_id

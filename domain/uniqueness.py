@@ -21,6 +21,10 @@ def claim_id(scope: str, key: str) -> UUID:
 
 
 class UniqueClaim(Aggregate):
+    # A claim guards a rule; its key can be an email.
+    INTERNAL = True
+    PERSONAL_FIELDS = frozenset({"key"})
+
     @event("Claimed")
     def __init__(self, id: UUID, scope: str, key: str, owner_id: UUID, meta: dict) -> None:
         self.scope = scope

@@ -44,6 +44,8 @@ def validate_phone(phone: str | None) -> str | None:
 
 
 class User(Aggregate):
+    PERSONAL_FIELDS = frozenset({"email", "name", "phone", "password_hash"})
+
     @event("Registered")
     def __init__(
         self,

@@ -71,6 +71,8 @@ class ReadModel:
 
     @property
     def topics(self) -> tuple[str, ...]:
+        """The event topics this read model reads; empty means every event (the log's
+        reader then filters nothing: eventsourcing's ``select_notifications``)."""
         return tuple(sorted(get_topic(cls) for cls in self._handlers))
 
     @property
@@ -84,3 +86,9 @@ class ReadModel:
         handler = self._handlers.get(type(event))
         if handler is not None:
             handler(self, cursor, event)
+
+    def apply_events(self, cursor: Cursor[Any], events: list[tuple[int, Any]]) -> None:
+        """Apply a batch of (log position, event) in order, in the caller's transaction.
+        A read model may do a batch in fewer round trips than one event at a time."""
+        for _, event in events:
+            self.apply(cursor, event)

@@ -1,5 +1,5 @@
 """The ``vistone`` command line: serve, run projection workers, show their status,
-rebuild a read model."""
+rebuild a read model, replay read models into the past, export the log."""
 
 from __future__ import annotations
 
@@ -49,6 +49,43 @@ def main(argv: list[str] | None = None) -> int:
         "swap them in (the current ones keep answering until then)")
     rebuild.add_argument("names", nargs="*", metavar="NAME", help="default: all read models")
 
+    replay = commands.add_parser(
+        "replay", help="build read models into a schema of their own from the log up to a "
+        "position or a time, to query the past with SQL (the live read models are untouched)",
+        description="Build every read model (or those named) into the PostgreSQL schema "
+        "SCHEMA from the log up to and including a position, or up to the last event stamped "
+        "at or before a time (the log is ordered by commit). All read models share the one "
+        "schema: their tables and indexes have names of their own (a test keeps it so; "
+        "read models whose names collide are refused). The schema is created, or must exist "
+        "empty; a live schema (public, the read models' own, rm_*, pg_*) is refused. Only "
+        "reads the log: the live read models and their catalogue are not touched.")
+    replay.add_argument("--until", required=True, metavar="POSITION|TIME",
+                        help="a log position, or an RFC 3339 time with an offset "
+                        "(2025-03-01T12:00:00Z)")
+    replay.add_argument("--into", required=True, metavar="SCHEMA",
+                        help="the schema to build in (lower-case letters, digits, _)")
+    replay.add_argument("--read-model", action="append", dest="read_models", metavar="NAME",
+                        help="only this read model (repeat for several; default: all)")
+
+    export = commands.add_parser(
+        "export", help="the log as JSON lines, one event per line with its metadata "
+        "(for auditors)",
+        description="Write the log's events as JSON lines (position, aggregate id, type and "
+        "version, event type, time in UTC, metadata, attributes in their current form), "
+        "streamed page by page. Bounds are inclusive; a bound is a log position or an RFC "
+        "3339 time with an offset (a time selects the events stamped in the range). "
+        "Password hashes are never written.")
+    export.add_argument("--organization", metavar="ID",
+                        help="only events of this organization (by metadata or attribute)")
+    export.add_argument("--since", metavar="POSITION|TIME", help="from this position or time")
+    export.add_argument("--until", metavar="POSITION|TIME", help="up to this position or time")
+    export.add_argument("--aggregate", metavar="ID", help="only this aggregate's events")
+    export.add_argument("--withhold-personal", action="store_true",
+                        help="write personal fields (names, emails, bodies) as "
+                        '{"withheld": true}')
+    export.add_argument("--output", metavar="FILE",
+                        help="write to FILE (complete or not at all) instead of stdout")
+
     commands.add_parser("demo", help="load the demo organization (idempotent)")
 
     args = parser.parse_args(argv)
@@ -58,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     try:
         handler = {"serve": _serve, "worker": _worker, "status": _status,
-                   "rebuild": _rebuild, "demo": _demo}[args.command]
+                   "rebuild": _rebuild, "replay": _replay, "export": _export,
+                   "demo": _demo}[args.command]
         return handler(settings, args)
     except KeyError as e:
         print(e.args[0], file=sys.stderr)
@@ -223,6 +261,104 @@ def _progress(name: str, total: int) -> Any:
 
     return tqdm(total=total, desc=f"rebuild {name}", unit=" events", unit_scale=True,
                 disable=None, file=sys.stderr)
+
+
+def _replay(settings: Settings, args: argparse.Namespace) -> int:
+    """Build read models into a schema of their own as of a point in the log."""
+    from tqdm import tqdm
+
+    from projections.replay import (
+        ReplayFailed,
+        ReplayRefused,
+        check_schema_name,
+        parse_until,
+        replay,
+        resolve_until,
+    )
+
+    read_models = read_models_named(args.read_models)
+    try:
+        check_schema_name(args.into)
+        until = parse_until(args.until)
+    except ReplayRefused as refused:
+        print(refused, file=sys.stderr)
+        return 2
+    runtime = Runtime.open(settings, prepare=False)  # reads the log and catalogue only
+    bars: dict[str, Any] = {}
+
+    def progress(model: Any, position: int, end: int) -> None:
+        bar = bars.get(model.name)
+        if bar is None:
+            bar = bars[model.name] = tqdm(total=end, desc=f"replay {model.name}",
+                                          unit=" positions", unit_scale=True, disable=None,
+                                          file=sys.stderr)
+        bar.update(position - bar.n)
+        if position >= end:
+            bar.close()
+
+    try:
+        position = resolve_until(runtime.app, until)
+        if not isinstance(until, int):
+            print(f"--until {args.until}: log position {position}", file=sys.stderr)
+        result = replay(runtime.app, runtime.pool, read_models, until=position,
+                        into=args.into, progress=progress)
+    except ReplayRefused as refused:
+        print(refused, file=sys.stderr)
+        return 2
+    except ReplayFailed as failed:
+        print(f"{failed}; nothing was left in schema {args.into}", file=sys.stderr)
+        return 1
+    finally:
+        for bar in bars.values():
+            bar.close()
+        runtime.close()
+    print(f"replayed {', '.join(m.name for m in result.models)} into schema {result.schema} "
+          f"up to log position {result.until} "
+          f"({sum(m.events for m in result.models)} events applied)")
+    return 0
+
+
+def _export(settings: Settings, args: argparse.Namespace) -> int:
+    """The log as JSON lines for auditors."""
+    from uuid import UUID
+
+    from projections.replay import ReplayRefused, parse_until
+    from vistone.export import ExportFilter, write_export
+
+    try:
+        selection = ExportFilter(
+            organization=UUID(args.organization) if args.organization else None,
+            since=parse_until(args.since, "--since") if args.since else None,
+            until=parse_until(args.until, "--until") if args.until else None,
+            aggregate=UUID(args.aggregate) if args.aggregate else None,
+            withhold_personal=args.withhold_personal,
+        )
+    except ReplayRefused as bad:  # a malformed position or time
+        print(bad, file=sys.stderr)
+        return 2
+    except ValueError as bad:  # a malformed id
+        print(f"--organization and --aggregate take an id (a UUID): {bad}", file=sys.stderr)
+        return 2
+    runtime = Runtime.open(settings, prepare=False)  # only reads
+    try:
+        if not args.output:
+            written = write_export(runtime.app, sys.stdout.buffer, selection)
+            sys.stdout.buffer.flush()
+        else:
+            # Written beside the file, renamed when complete: a file named FILE is a
+            # whole export, never one cut short.
+            partial = f"{args.output}.partial"
+            try:
+                with open(partial, "wb") as out:
+                    written = write_export(runtime.app, out, selection)
+                os.replace(partial, args.output)
+            finally:
+                if os.path.exists(partial):
+                    os.remove(partial)
+    finally:
+        runtime.close()
+    print(f"exported {written} events", file=sys.stderr)
+    return 0
 
 
 def _demo(settings: Settings, _: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ from projections.messages import MessagesReadModel
 from projections.organizations import OrganizationsReadModel
 from projections.projects import ProjectsReadModel
 from projections.tasks import TasksReadModel
+from projections.timeline import TimelineReadModel
 from projections.timelogs import TimeLogsReadModel
 from projections.users import UsersReadModel
 
@@ -23,6 +24,7 @@ def all_read_models() -> list[ReadModel]:
         TasksReadModel(),
         TimeLogsReadModel(),
         ClientsReadModel(),
+        TimelineReadModel(),
     ]
 
 

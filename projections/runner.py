@@ -126,16 +126,19 @@ def _feed(app: Application[Any], pool: ConnectionPool, behind: list[Target],
     start = min(positions[t.key] for t in behind)
     # Far behind (a build, a rebuild): each reads its own topics straight away; a shared
     # read would only be read again.
+    # A read model with no topics reads every event; then so does the shared read.
+    every = any(not t.model.topics for t in behind)
     shared = [] if head - start > FAR_BEHIND * batch_size else \
         app.recorder.select_notifications(
             start=start + 1, limit=batch_size, stop=head,
-            topics=sorted({topic for t in behind for topic in t.model.topics}),
+            topics=() if every else sorted({topic for t in behind for topic in t.model.topics}),
         )
     plan: dict[int, tuple[list[Any], int]] = {}
     if head - start <= FAR_BEHIND * batch_size and len(shared) < batch_size:
         for target in behind:
             topics, seen = set(target.model.topics), positions[target.key]
-            plan[target.key] = ([n for n in shared if n.id > seen and n.topic in topics], head)
+            plan[target.key] = ([n for n in shared
+                                 if n.id > seen and (not topics or n.topic in topics)], head)
         read = len(shared)
     else:
         read = 0
@@ -250,13 +253,12 @@ def _apply_batch(pool: ConnectionPool, target: Target, events: list[tuple[int, A
         with conn.cursor() as cursor:
             if pipelined:
                 with conn.pipeline():
-                    for _, event in events:
-                        target.model.apply(cursor, event)
+                    target.model.apply_events(cursor, events)
             else:
-                for index, (_, event) in enumerate(events):
+                for index, positioned in enumerate(events):
                     if failing is not None:
                         failing[:] = [index]
-                    target.model.apply(cursor, event)
+                    target.model.apply_events(cursor, [positioned])
                 if failing is not None:
                     failing.clear()
         conn.execute(

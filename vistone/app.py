@@ -22,13 +22,12 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from datetime import date
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
+from eventsourcing.persistence import IntegrityError, JSONTranscoder
 from eventsourcing.utils import EnvType
 
 from domain.base import CommandContext, DomainError, NotFound
@@ -37,6 +36,7 @@ from domain.client import Client
 from domain.organization import Organization
 from domain.project import Project
 from domain.task_dependencies import TaskDependencyGraph
+from projections.transcoding import DateAsISO
 from vistone.recorder import IdempotencyKey, IdempotentOutcome, VistoneRecorder
 
 A = TypeVar("A", bound=Aggregate)
@@ -51,17 +51,6 @@ DEFAULT_CONTENTION_BUDGET_SECONDS = 10.0
 # in [0, min(cap, base * 2**n)] ("full jitter") for the n-th such conflict.
 BACKOFF_BASE_SECONDS = 0.002
 BACKOFF_CAP_SECONDS = 0.1
-
-
-class DateAsISO(Transcoding):
-    type = date
-    name = "date_iso"
-
-    def encode(self, obj: date) -> str:
-        return obj.isoformat()
-
-    def decode(self, data: str) -> date:
-        return date.fromisoformat(data)
 
 
 class ContentionTimeout(DomainError):

@@ -335,7 +335,7 @@ client_emails = st.one_of(
     st.emails(),
 ).filter(_accepted_email)
 phones = st.from_regex(r"\+?[0-9 ().\-]{5,32}", fullmatch=True).filter(
-    lambda p: len(p.strip()) >= 5 and sum(c.isdigit() for c in p) >= 5)
+    lambda p: 5 <= len(p.strip()) <= 32 and sum(c.isdigit() for c in p) >= 5)
 
 
 @dataclass

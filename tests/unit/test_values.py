@@ -14,7 +14,7 @@ from uuid import uuid4
 
 import orjson
 import pytest
-from eventsourcing.persistence import DatetimeAsISO, DecimalAsStr, JSONTranscoder, UUIDAsHex
+from eventsourcing.persistence import JSONTranscoder
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
@@ -41,7 +41,7 @@ from domain.values import (
     json_size,
     strict_json,
 )
-from vistone.app import DateAsISO
+from projections.transcoding import state_transcoder
 from vistone.commands.users import validate_password
 
 # Every code point, lone surrogates and NUL included.
@@ -55,10 +55,7 @@ bad_text = st.tuples(good_text, bad_char, good_text).map("".join)
 
 def transcoder() -> JSONTranscoder:
     """The event store's encoder, as the application configures it."""
-    t = JSONTranscoder()
-    for transcoding in (UUIDAsHex(), DecimalAsStr(), DatetimeAsISO(), DateAsISO()):
-        t.register(transcoding)
-    return t
+    return state_transcoder()
 
 
 # --- text -------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from api.deps import RequestGuard, current_user
 from api.metrics import RequestMetrics
 from api.problems import install_problem_handlers
 from api.routes import (
+    activity,
     as_of,
     auth,
     channels,
@@ -29,7 +30,7 @@ from vistone.security import TokenService
 
 ROUTERS = [auth.router, channels.router, organizations.router, projects.router, timelogs.router,
            tasks.router, clients.router, proposals.router, client_feedback.router, ops.router,
-           as_of.router]
+           as_of.router, activity.router]
 
 
 def create_app(runtime: Runtime, *, run_projections: bool | None = None) -> FastAPI:

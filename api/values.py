@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Coroutine
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 from uuid import UUID
@@ -204,3 +204,33 @@ def whole_number(minimum: int, maximum: int, description: str | None = None) -> 
     (``4.0``), as JSON Schema's ``integer`` allows."""
     return Annotated[int, Field(ge=minimum, le=maximum, description=description),
                      BeforeValidator(_whole_number)]
+
+
+# RFC 3339 date-time (section 5.6): a date, "T", a time of day with optional fraction, and
+# an offset ("Z" or +hh:mm / -hh:mm), which must be there: a time without one names no
+# instant.
+RFC_3339 = re.compile(
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]+)?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})", re.ASCII)
+MOMENT_HELP = ("an RFC 3339 date-time with an offset from UTC, such as "
+               "2026-01-05T09:30:00Z or 2026-01-05T15:00:00+05:30")
+
+
+def _instant(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value  # a datetime from Python callers; anything else fails the type check
+    found = RFC_3339.fullmatch(value)
+    if found is None:
+        raise ValueError(f"must be {MOMENT_HELP}")
+    day, hour, minute, second, fraction, offset = found.groups()
+    if second == "60":
+        # A leap second: every event recorded at or before it was recorded at or before
+        # the last microsecond of the second before (timestamps hold microseconds).
+        second, fraction = "59", ".999999"
+    return datetime.fromisoformat(
+        f"{day}T{hour}:{minute}:{second}{fraction or ''}{offset.upper()}")
+
+
+# A moment: compared as an instant, whatever offset it is written with.
+Moment = Annotated[datetime, BeforeValidator(_instant), WithJsonSchema(
+    {"type": "string", "format": "date-time", "description": MOMENT_HELP})]

@@ -308,6 +308,27 @@ def my_activity_page(conn: Connection[Any], caller: Any, *, cursor: str | None,
     return _page(conn, where, params, False, cursor, limit)
 
 
+# The seed's CommunicationLog: a channel's lifecycle and membership, and the moderation
+# of its messages (edits, deletions; posting is the conversation itself).
+COMMUNICATION = ("(t.entity_type = 'channel' OR (t.entity_type = 'message' "
+                 "AND t.action IN ('message.edited', 'message.deleted')))")
+
+
+def communication_page(conn: Connection[Any], organization_id: Any, role: Role, caller: Any,
+                       channel_id: Any, *, cursor: str | None, limit: int) -> dict[str, Any]:
+    """A page of the channel's communication log, newest first."""
+    where = ["t.organization_id = %(organization)s", f"NOT ({_HIDDEN})", visible_sql(role),
+             "t.channel_id = %(channel)s", COMMUNICATION]
+    return _page(conn, where, {"organization": organization_id, "me": caller,
+                               "channel": channel_id}, role is Role.ORGANIZER, cursor, limit)
+
+
+def last_position(conn: Connection[Any]) -> int:
+    """The position of the newest row (0 when empty): where a live feed starts."""
+    row = conn.execute("SELECT coalesce(max(position), 0) FROM activity.timeline").fetchone()
+    return int(row[0]) if row else 0
+
+
 def since_position(conn: Connection[Any], organization_id: Any, role: Role, caller: Any,
                    position: int, limit: int) -> list[dict[str, Any]]:
     """The activity the caller sees after ``position``, oldest first (the live feed)."""

@@ -10,19 +10,18 @@ Client role (the portal) gets 404 for every time-travel read, like an outsider.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, BeforeValidator, Field, WithJsonSchema
+from pydantic import BaseModel, Field
 
 from api.access import internal, internal_role, not_found, project_role
 from api.deps import JSONResponse, Reader, reading, runtime_of
 from api.problems import ApiProblem
-from api.values import ExactJSONRoute
+from api.values import MOMENT_HELP, ExactJSONRoute, Moment
 from domain.channel import Channel
 from domain.client import Client
 from domain.organization import Organization
@@ -41,36 +40,6 @@ router = APIRouter(prefix="/v1/organizations/{organization_id}", tags=["time tra
 # The largest version the event store can hold (a bigint): a larger one is a 422, not a
 # number to send to PostgreSQL.
 MAX_VERSION = 2**63 - 1
-
-# RFC 3339 date-time (section 5.6): a date, "T", a time of day with optional fraction, and
-# an offset ("Z" or +hh:mm / -hh:mm), which must be there: a time without one names no
-# instant.
-RFC_3339 = re.compile(
-    r"([0-9]{4}-[0-9]{2}-[0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]+)?"
-    r"([Zz]|[+-][0-9]{2}:[0-9]{2})", re.ASCII)
-MOMENT_HELP = ("an RFC 3339 date-time with an offset from UTC, such as "
-               "2026-01-05T09:30:00Z or 2026-01-05T15:00:00+05:30")
-
-
-def _instant(value: Any) -> Any:
-    if not isinstance(value, str):
-        return value  # a datetime from Python callers; anything else fails the type check
-    found = RFC_3339.fullmatch(value)
-    if found is None:
-        raise ValueError(f"must be {MOMENT_HELP}")
-    day, hour, minute, second, fraction, offset = found.groups()
-    if second == "60":
-        # A leap second: every event recorded at or before it was recorded at or before
-        # the last microsecond of the second before (timestamps hold microseconds).
-        second, fraction = "59", ".999999"
-    return datetime.fromisoformat(
-        f"{day}T{hour}:{minute}:{second}{fraction or ''}{offset.upper()}")
-
-
-# A moment: compared as an instant, whatever offset it is written with.
-Moment = Annotated[datetime, BeforeValidator(_instant), WithJsonSchema(
-    {"type": "string", "format": "date-time", "description": MOMENT_HELP})]
-
 
 class AggregateState(BaseModel):
     """A record as it was at one version: the version answered (also the ETag), when

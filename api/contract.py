@@ -73,8 +73,8 @@ class Page(BaseModel, Generic[T]):
 
 
 ERROR_DESCRIPTIONS = {
-    400: "Malformed request: JSON, header (If-Match, Idempotency-Key, X-Min-Position) or "
-         "cursor",
+    400: "Malformed request: JSON, header (If-Match, Idempotency-Key, X-Min-Position, "
+         "X-Correlation-ID) or cursor",
     401: "Missing, invalid or expired access token",
     403: "The caller's role does not allow this",
     404: "Not found, or not visible to the caller (another tenant's data answers the same)",

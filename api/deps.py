@@ -93,6 +93,8 @@ async def current_user(request: Request) -> UUID:
                          headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}) from e
 
 
+PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]+")
+
 # The authenticated caller's user id, for route signatures.
 Caller = Annotated[UUID, Depends(current_user)]
 
@@ -101,6 +103,11 @@ def context_of(request: Request, actor_id: UUID | None) -> CommandContext:
     """Who, from where, and in answer to what: stored on every event of the command."""
     request_id = request.state.request_id
     correlation = request.headers.get("x-correlation-id") or request_id
+    if not PRINTABLE_ASCII.fullmatch(correlation):
+        # HTTP headers arrive as Latin-1: anything else would be stored garbled, and
+        # could then not be searched for (the activity filter takes what was sent).
+        raise ApiProblem(400, "invalid-correlation-id", "Invalid X-Correlation-ID",
+                         "X-Correlation-ID must be printable ASCII")
     return CommandContext(
         actor_id=actor_id,
         correlation_id=correlation[:200],

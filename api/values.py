@@ -17,8 +17,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Coroutine
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -216,21 +217,34 @@ MOMENT_HELP = ("an RFC 3339 date-time with an offset from UTC, such as "
                "2026-01-05T09:30:00Z or 2026-01-05T15:00:00+05:30")
 
 
-def _instant(value: Any) -> Any:
+def _instant(value: Any, *, round_up: bool) -> Any:
+    """The microsecond (what event timestamps hold) at or before the written instant, or
+    at or after it when ``round_up``: so ``recorded <= t`` is ``recorded <= floor(t)``
+    and ``recorded >= t`` (or ``< t``) is ``recorded >= ceil(t)`` (or ``< ceil(t)``)."""
     if not isinstance(value, str):
         return value  # a datetime from Python callers; anything else fails the type check
     found = RFC_3339.fullmatch(value)
     if found is None:
         raise ValueError(f"must be {MOMENT_HELP}")
     day, hour, minute, second, fraction, offset = found.groups()
-    if second == "60":
-        # A leap second: every event recorded at or before it was recorded at or before
-        # the last microsecond of the second before (timestamps hold microseconds).
-        second, fraction = "59", ".999999"
-    return datetime.fromisoformat(
-        f"{day}T{hour}:{minute}:{second}{fraction or ''}{offset.upper()}")
+    digits = (fraction or ".")[1:]
+    leap = second == "60"  # no event is recorded inside a leap second
+    moment = datetime.fromisoformat(
+        f"{day}T{hour}:{minute}:{'59' if leap else second}.{digits[:6].ljust(6, '0')}"
+        f"{offset.upper()}")
+    if leap:
+        return moment + timedelta(seconds=1) - timedelta(microseconds=moment.microsecond) \
+            if round_up else moment.replace(microsecond=999_999)
+    if round_up and digits[6:].strip("0"):
+        return moment + timedelta(microseconds=1)
+    return moment
 
 
-# A moment: compared as an instant, whatever offset it is written with.
-Moment = Annotated[datetime, BeforeValidator(_instant), WithJsonSchema(
-    {"type": "string", "format": "date-time", "description": MOMENT_HELP})]
+_SCHEMA = WithJsonSchema({"type": "string", "format": "date-time",
+                          "description": MOMENT_HELP})
+
+# A moment for "at or before it" (time travel): compared as an instant, whatever offset
+# it is written with.
+Moment = Annotated[datetime, BeforeValidator(partial(_instant, round_up=False)), _SCHEMA]
+# A bound of a time range (on or after ``since``, before ``until``).
+Bound = Annotated[datetime, BeforeValidator(partial(_instant, round_up=True)), _SCHEMA]

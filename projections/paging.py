@@ -51,10 +51,17 @@ def date_value(value: Any) -> date:
     return date.fromisoformat(str(value))
 
 
+def bigint_value(value: Any) -> int:
+    """A whole number a bigint holds: not a float, a bool or text."""
+    if type(value) is not int or not -2**63 <= value < 2**63:
+        raise ValueError("not a bigint")
+    return value
+
+
 # How each SQL type of a sort column is read back from a cursor.
 PARSERS: dict[str, Callable[[Any], Any]] = {
     "uuid": uuid_value, "timestamptz": datetime_value, "date": date_value, "text": text,
-    "bigint": int,
+    "bigint": bigint_value,
 }
 
 
@@ -94,7 +101,7 @@ class Order:
                 raise ValueError("wrong shape")
             return [PARSERS[kind](value)
                     for (_, kind), value in zip(self.columns, values, strict=True)]
-        except (TypeError, ValueError, AttributeError, RecursionError):
+        except (TypeError, ValueError, AttributeError, RecursionError, OverflowError):
             raise InvalidCursor() from None  # UnicodeDecodeError is a ValueError
 
 

@@ -21,6 +21,7 @@ from eventsourcing.domain import Snapshot
 from psycopg import Connection, Cursor
 from psycopg.types.json import Jsonb
 
+from domain.channel import ChannelKind
 from domain.roles import SEES_ALL_PROJECTS, Permission, Role, can
 from domain.state import (
     action_name,
@@ -226,9 +227,10 @@ def _channel_seen(role: Role) -> str:
         "EXISTS (SELECT 1 FROM project.project_members pm "
         "WHERE pm.project_id = c.project_id AND pm.user_id = %(me)s)")
     return ("EXISTS (SELECT 1 FROM communication.channels c WHERE c.id = t.channel_id AND "
-            "(c.kind = 'TEAM' OR (c.kind = 'DIRECT' AND EXISTS (SELECT 1 FROM "
-            "communication.channel_members cm WHERE cm.channel_id = c.id "
-            f"AND cm.user_id = %(me)s)) OR (c.kind = 'PROJECT' AND {projects})))")
+            f"(c.kind = '{ChannelKind.TEAM.value}' OR (c.kind = '{ChannelKind.DIRECT.value}' "
+            "AND EXISTS (SELECT 1 FROM communication.channel_members cm "
+            "WHERE cm.channel_id = c.id AND cm.user_id = %(me)s)) "
+            f"OR (c.kind = '{ChannelKind.PROJECT.value}' AND {projects})))")
 
 
 _PORTAL = ("EXISTS (SELECT 1 FROM project.project_clients pc "
@@ -237,12 +239,25 @@ _PORTAL = ("EXISTS (SELECT 1 FROM project.project_clients pc "
            "WHERE pc.project_id = t.project_id AND pu.user_id = %(me)s "
            "AND c.portal_access AND NOT c.archived)")
 
+# What the portal shows of a project is what it shows of its activity: not its members
+# nor its other clients (projections/projects.py seen_from_portal).
+_PORTAL_HIDDEN_ACTIONS = ("t.action NOT LIKE 'project.member%%' "
+                          "AND t.action NOT LIKE 'project.client%%'")
+PORTAL_HIDDEN_FIELDS = ("members", "client_id", "client_ids")
+
+# Work with a client that only client managers see: proposals, and feedback given on no
+# project (feedback on a project is seen by those who see the project).
+_CLIENT_WORK = ("t.entity_type <> 'proposal' AND NOT (t.entity_type = 'client_feedback' "
+                "AND t.project_id IS NULL) AND t.action NOT IN ('client.proposal_opened', "
+                "'client.proposal_sent', 'client.feedback_received')")
+
 
 def visible_sql(role: Role) -> str:
     """The condition "the caller sees row ``t``" for a caller with ``role`` in the row's
     organization (parameters: ``me``)."""
     if role is Role.CLIENT:
-        return f"(t.entity_type IN ('project', 'task') AND {_PORTAL})"
+        return (f"(t.entity_type IN ('project', 'task') AND {_PORTAL} "
+                f"AND {_PORTAL_HIDDEN_ACTIONS})")
     conditions = [f"(t.channel_id IS NULL OR {_channel_seen(role)})"]
     if role not in SEES_ALL_PROJECTS:
         conditions += [
@@ -251,8 +266,19 @@ def visible_sql(role: Role) -> str:
             "WHERE pm.project_id = t.project_id AND pm.user_id = %(me)s))",
         ]
     if not can(role, Permission.MANAGE_CLIENTS):
-        conditions.append("t.entity_type <> 'proposal'")
+        conditions.append(_CLIENT_WORK)
     return "(" + " AND ".join(conditions) + ")"
+
+
+def _seen_by(role: Role, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` as ``role`` sees them: from the portal, without the changes to fields the
+    portal does not show."""
+    if role is not Role.CLIENT:
+        return rows
+    for row in rows:
+        row["changes"] = [c for c in row["changes"]
+                          if c["field"].split(".")[0] not in PORTAL_HIDDEN_FIELDS]
+    return rows
 
 
 def activity_page(conn: Connection[Any], organization_id: Any, role: Role, caller: Any, *,
@@ -276,19 +302,22 @@ def activity_page(conn: Connection[Any], organization_id: Any, role: Role, calle
     if filters.get("until") is not None:
         where.append("t.occurred_at < %(until)s")
         params["until"] = filters["until"]
-    return _page(conn, where, params, role is Role.ORGANIZER, cursor, limit)
+    return _page(conn, where, params, role, cursor, limit)
 
 
-def _page(conn: Connection[Any], where: list[str], params: dict[str, Any], with_origin: bool,
+def _page(conn: Connection[Any], where: list[str], params: dict[str, Any], role: Role | None,
           cursor: str | None, limit: int) -> dict[str, Any]:
+    """A page, newest first, as ``role`` sees it (None: as the caller sees their own
+    actions, which ``my_activity_page`` finishes)."""
     after = NEWEST_FIRST.decode(cursor)
     if after is not None:
         where = [*where, "t.position < %(after)s"]
         params = {**params, "after": after[0]}
     records = conn.execute(
-        f"{_row_select(with_origin)} WHERE {' AND '.join(where)} "
+        f"{_row_select(role is Role.ORGANIZER)} WHERE {' AND '.join(where)} "
         "ORDER BY t.position DESC LIMIT %(limit)s", {**params, "limit": limit + 1}).fetchall()
-    return page_of(_rows(records), limit, NEWEST_FIRST)
+    rows = _rows(records)
+    return page_of(rows if role is None else _seen_by(role, rows), limit, NEWEST_FIRST)
 
 
 def my_activity_page(conn: Connection[Any], caller: Any, *, cursor: str | None,
@@ -305,7 +334,12 @@ def my_activity_page(conn: Connection[Any], caller: Any, *, cursor: str | None,
         seen.append(f"(t.organization_id = %(o{index})s AND NOT ({_HIDDEN}) "
                     f"AND {visible_sql(Role(role))})")
     where = ["t.actor_id = %(me)s", "(" + " OR ".join(seen) + ")"]
-    return _page(conn, where, params, False, cursor, limit)
+    found = _page(conn, where, params, None, cursor, limit)
+    for item in found["items"]:
+        role = roles.get(item["organization_id"])
+        if role is not None:
+            _seen_by(Role(role), [item])
+    return found
 
 
 # The seed's CommunicationLog: a channel's lifecycle and membership, and the moderation
@@ -320,7 +354,7 @@ def communication_page(conn: Connection[Any], organization_id: Any, role: Role, 
     where = ["t.organization_id = %(organization)s", f"NOT ({_HIDDEN})", visible_sql(role),
              "t.channel_id = %(channel)s", COMMUNICATION]
     return _page(conn, where, {"organization": organization_id, "me": caller,
-                               "channel": channel_id}, role is Role.ORGANIZER, cursor, limit)
+                               "channel": channel_id}, role, cursor, limit)
 
 
 def last_position(conn: Connection[Any]) -> int:
@@ -339,7 +373,7 @@ def since_position(conn: Connection[Any], organization_id: Any, role: Role, call
         "ORDER BY t.position LIMIT %(limit)s",
         {"organization": organization_id, "me": caller, "position": position,
          "limit": limit}).fetchall()
-    return _rows(records)
+    return _seen_by(role, _rows(records))
 
 
 def export_rows(conn: Connection[Any], organization_id: Any, caller: Any, *,

@@ -22,7 +22,7 @@ from api.access import not_found, organization_role
 from api.contract import Page
 from api.deps import Caller, JSONResponse, PageCursor, PageLimit, Reader, reading, runtime_of
 from api.problems import ApiProblem
-from api.values import MOMENT_HELP, ExactJSONRoute, Moment
+from api.values import MOMENT_HELP, Bound, ExactJSONRoute
 from domain.roles import Role
 from projections import timeline
 from projections.organizations import member_role
@@ -84,8 +84,8 @@ EntityType = Annotated[str | None, Query(pattern=r"^[a-z][a-z_]{0,63}$",
                                          description="e.g. task, project, time_log")]
 Action = Annotated[str | None, Query(pattern=r"^[a-z][a-z_]{0,63}\.[a-z][a-z_]{0,63}$",
                                      description="e.g. task.status_changed")]
-Since = Annotated[Moment | None, Query(description=f"on or after: {MOMENT_HELP}")]
-Until = Annotated[Moment | None, Query(description=f"before: {MOMENT_HELP}")]
+Since = Annotated[Bound | None, Query(description=f"on or after: {MOMENT_HELP}")]
+Until = Annotated[Bound | None, Query(description=f"before: {MOMENT_HELP}")]
 CorrelationId = Annotated[str | None, Query(max_length=200, pattern=r"^[\x20-\x7e]+$")]
 
 

@@ -35,7 +35,11 @@ adds per event. One throw-away embedded PostgreSQL; nothing of ``.vistone/`` is 
    first); after each round the other read models and the timeline are caught up
    separately (``projections.runner.catch_up``, alternating which goes first), and the
    same events are read and decoded once more on their own. Per event: wall time and CPU
-   milliseconds of this process and of PostgreSQL, from ``/proc`` (bench/cpu.py).
+   milliseconds of this process and of PostgreSQL, from ``/proc`` (bench/cpu.py). Then
+   ``--live-commands`` more, each caught up on its own as the runner does at a low rate
+   (wall and this process's CPU only: reading /proc costs more than one event's work).
+   The shapes that missed are also measured without prepared statements (a custom plan
+   per run).
 
 Timings are printed, never asserted. Only 127.0.0.1 is used; the data directory is
 removed at the end.
@@ -818,7 +822,8 @@ class ExplainingConnection:
                 names.append(match.group(1))
             return f"${names.index(match.group(1)) + 1}"
 
-        numbered = re.sub(r"%\((\w+)\)s", number, query)
+        # Sent without parameters, so psycopg leaves it as it is: %% must become %.
+        numbered = re.sub(r"%\((\w+)\)s", number, query).replace("%%", "%")
         values = SQL(", ").join(Literal(params[name]) for name in names)
         conn.execute(f"PREPARE bench_explained AS {numbered}")
         try:
@@ -940,13 +945,22 @@ class Workload:
                 hours=Decimal("0.5"), description=f"Work {k}")
 
 
-def metered(meter: CpuMeter, work: Callable[[], Any]) -> dict[str, float]:
-    """Wall seconds and CPU seconds of this process and of PostgreSQL spent on ``work``."""
+def metered(meter: CpuMeter | None, work: Callable[[], Any]) -> dict[str, float]:
+    """Wall seconds and CPU seconds of this process and of PostgreSQL spent on ``work``
+    (without a meter only this process: reading /proc for PostgreSQL's processes costs
+    milliseconds, more than one event's work)."""
+    if meter is None:
+        began, times = time.perf_counter(), os.times()
+        work()
+        after = os.times()
+        return {"seconds": time.perf_counter() - began,
+                "client": after.user + after.system - times.user - times.system,
+                "postgres": float("nan")}
     before = meter.sample()
     work()
-    after = meter.sample()
-    return {"seconds": after.wall - before.wall, "client": after.client - before.client,
-            "postgres": after.postgres - before.postgres}
+    finished = meter.sample()
+    return {"seconds": finished.wall - before.wall, "client": finished.client - before.client,
+            "postgres": finished.postgres - before.postgres}
 
 
 def events_between(runtime: Runtime, low: int, high: int) -> int:
@@ -1017,9 +1031,10 @@ def projection_cost(runtime: Runtime, meter: CpuMeter, workload: Workload, comma
         if rounds % 2:
             order.reverse()
         rounds += 1
-        spent = {name: metered(meter, partial(catch_up, app, pool, chosen))
+        by = meter if per_round > 1 else None
+        spent = {name: metered(by, partial(catch_up, app, pool, chosen))
                  for name, chosen in order}
-        spent["read"] = metered(meter, partial(read_and_decode, runtime, head, new_head))
+        spent["read"] = metered(by, partial(read_and_decode, runtime, head, new_head))
         for name, figures in spent.items():
             for key, value in figures.items():
                 totals[name][key] += value
@@ -1033,10 +1048,12 @@ def projection_cost(runtime: Runtime, meter: CpuMeter, workload: Workload, comma
             log(f"cost round {rounds}: {events} events; ms/event " + ", ".join(
                 f"{name} {f['seconds'] * 1000 / events:.3f}" for name, f in spent.items()))
 
-    def per_event(figures: dict[str, float]) -> dict[str, float]:
-        return {"wall_ms": round(figures["seconds"] * 1000 / events_total, 3),
-                "client_cpu_ms": round(figures["client"] * 1000 / events_total, 3),
-                "postgres_cpu_ms": round(figures["postgres"] * 1000 / events_total, 3)}
+    def per_event(figures: dict[str, float]) -> dict[str, float | None]:
+        def ms(seconds: float) -> float | None:  # NaN: not measured
+            return None if seconds != seconds else round(seconds * 1000 / events_total, 3)
+
+        return {"wall_ms": ms(figures["seconds"]), "client_cpu_ms": ms(figures["client"]),
+                "postgres_cpu_ms": ms(figures["postgres"])}
 
     difference = {key: totals["timeline"][key] - totals["read"][key]
                   for key in totals["timeline"]}
@@ -1084,9 +1101,10 @@ def query_rows(results: list[dict[str, Any]]) -> list[tuple[str, ...]]:
 
 
 def cost_rows(batch: dict[str, Any], live: dict[str, Any] | None) -> list[tuple[str, ...]]:
-    def cells(figures: dict[str, float]) -> tuple[str, ...]:
-        return (f"{figures['wall_ms']:.3f}", f"{figures['client_cpu_ms']:.3f}",
-                f"{figures['postgres_cpu_ms']:.3f}")
+    def cells(figures: dict[str, float | None]) -> tuple[str, ...]:
+        return tuple("-" if value is None else f"{value:.3f}"
+                     for value in (figures["wall_ms"], figures["client_cpu_ms"],
+                                   figures["postgres_cpu_ms"]))
 
     header: tuple[str, ...] = ("per event of the log, ms", "batch: wall", "batch: Python CPU",
                                "batch: PostgreSQL CPU")

@@ -313,9 +313,15 @@ def _page(conn: Connection[Any], where: list[str], params: dict[str, Any], role:
     if after is not None:
         where = [*where, "t.position < %(after)s"]
         params = {**params, "after": after[0]}
+    # Not prepared: a prepared statement gets PostgreSQL's generic plan after five runs,
+    # which sizes an organization by the average one and, for the largest, intersects a
+    # bitmap of all its rows (60-80 ms at a million rows) where the plan made for the
+    # actual values walks one index newest first and stops at the page (2-5 ms); planning
+    # each time costs under 1 ms (docs/benchmarks.md, timeline).
     records = conn.execute(
         f"{_row_select(role is Role.ORGANIZER)} WHERE {' AND '.join(where)} "
-        "ORDER BY t.position DESC LIMIT %(limit)s", {**params, "limit": limit + 1}).fetchall()
+        "ORDER BY t.position DESC LIMIT %(limit)s", {**params, "limit": limit + 1},
+        prepare=False).fetchall()
     rows = _rows(records)
     return page_of(rows if role is None else _seen_by(role, rows), limit, NEWEST_FIRST)
 

@@ -18,7 +18,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from api.access import not_found, organization_role
+from api.access import internal_role, not_found, organization_role
 from api.contract import Page
 from api.deps import Caller, JSONResponse, PageCursor, PageLimit, Reader, reading, runtime_of
 from api.problems import ApiProblem
@@ -286,7 +286,8 @@ def _feed_batch(pool: Any, organization_id: UUID, caller: UUID,
 def export_activity(organization_id: UUID, request: Request, reader: Reads,
                     since: Since = None, until: Until = None) -> StreamingResponse:
     """The organization's whole activity as JSON lines, for Organizers, streamed."""
-    if organization_role(reader.conn, organization_id, reader.caller) is not Role.ORGANIZER:
+    role = internal_role(reader.conn, organization_id, reader.caller)
+    if role is not Role.ORGANIZER:
         raise ApiProblem(403, "forbidden", "Forbidden",
                          "only Organizers may export the organization's activity")
     pool = runtime_of(request).pool

@@ -78,6 +78,12 @@ def read(client: TestClient, who: Person, url: str, position: int | None = None,
     return client.get(url, params=params, headers={**who.headers, **fresh(position)})
 
 
+def latest_first(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The order of a page with a time range: by time, then by position, newest first."""
+    return sorted(rows, key=lambda r: (datetime.fromisoformat(r["occurred_at"]),
+                                       r["position"]), reverse=True)
+
+
 def page(client: TestClient, who: Person, url: str, position: int | None = None,
          **params: Any) -> list[dict[str, Any]]:
     """The items of one page (200 asserted)."""
@@ -588,8 +594,9 @@ def test_since_and_until_mean_the_same_instant_whatever_the_offset(
 ) -> None:
     times = sorted({datetime.fromisoformat(r["occurred_at"]) for r in everything})
     middle, later = times[len(times) // 3], times[2 * len(times) // 3]
-    expected = [r for r in everything
-                if middle <= datetime.fromisoformat(r["occurred_at"]) < later]
+    # With a time range, pages are latest first by time (docs/timeline.md).
+    expected = latest_first([r for r in everything
+                             if middle <= datetime.fromisoformat(r["occurred_at"]) < later])
     assert expected and len(expected) < len(everything)
     for offset in (timedelta(0), timedelta(hours=5, minutes=30), timedelta(hours=-9, minutes=-30)):
         zone = timezone(offset)
@@ -598,8 +605,8 @@ def test_since_and_until_mean_the_same_instant_whatever_the_offset(
             since
     # "Z" is UTC; a lower-case t and z are RFC 3339 too.
     z = middle.strftime("%Y-%m-%dt%H:%M:%S.%fz")
-    assert settled(activity(client, world.ann, world.org, since=z), world) == [
-        r for r in everything if datetime.fromisoformat(r["occurred_at"]) >= middle]
+    assert settled(activity(client, world.ann, world.org, since=z), world) == latest_first([
+        r for r in everything if datetime.fromisoformat(r["occurred_at"]) >= middle])
     # since is inclusive, until exclusive: the same instant for both is empty.
     assert activity(client, world.ann, world.org, since=middle.isoformat(),
                     until=middle.isoformat()) == []
@@ -724,7 +731,8 @@ def test_extreme_but_valid_moments_are_answered(client: TestClient, world: World
     # The widest range there is holds everything.
     widest = activity(client, world.ann, world.org, since="0001-01-01T00:00:00+23:59",
                       until="9999-12-31T23:59:59-23:59")
-    assert settled(widest, world) == settled(activity(client, world.ann, world.org), world)
+    assert settled(widest, world) == latest_first(
+        settled(activity(client, world.ann, world.org), world))
 
 
 # --- communication log -------------------------------------------------------------------------

@@ -5,12 +5,12 @@ Events) and an export for Organizers. Every read is filtered by what the caller 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
+import anyio
 import orjson
 from anyio import to_thread
 from fastapi import APIRouter, Header, Query, Request
@@ -245,9 +245,13 @@ async def activity_stream(
     start = int(last_event_id) if last_event_id is not None else after
     position = head if start is None else start
 
+    # Set by sse-starlette when the server shuts down: the feed then ends its response
+    # properly (the client reconnects elsewhere with Last-Event-ID) instead of being cut.
+    shutdown = anyio.Event()
+
     async def events() -> AsyncIterator[ServerSentEvent]:
         nonlocal position
-        while True:
+        while not shutdown.is_set():
             rows = await to_thread.run_sync(_feed_batch, pool, organization_id, caller,
                                             position)
             if rows is None:
@@ -257,9 +261,11 @@ async def activity_stream(
                 yield ServerSentEvent(data=orjson.dumps(row).decode(), id=str(position),
                                       event="activity")
             if len(rows) < FEED_BATCH:
-                await asyncio.sleep(FEED_POLL_SECONDS)
+                with anyio.move_on_after(FEED_POLL_SECONDS):
+                    await shutdown.wait()
 
-    return EventSourceResponse(events(), ping=15)
+    return EventSourceResponse(events(), ping=15, shutdown_event=shutdown,
+                               shutdown_grace_period=2 * FEED_POLL_SECONDS)
 
 
 def _feed_batch(pool: Any, organization_id: UUID, caller: UUID,

@@ -13,6 +13,7 @@ from api.problems import ApiProblem
 from domain.roles import SEES_ALL_PROJECTS, Role
 from projections.organizations import member_role
 from projections.projects import project_visibility
+from projections.tasks import task
 
 
 def not_found(what: str, ident: object) -> ApiProblem:
@@ -55,3 +56,16 @@ def project_role(conn: Connection[Any], organization_id: UUID, project_id: UUID,
     if not project_exists or (role not in SEES_ALL_PROJECTS and not reaches):
         raise not_found("project", project_id)
     return role
+
+
+def visible_task(conn: Connection[Any], organization_id: UUID, task_id: UUID,
+                 user_id: UUID) -> dict[str, Any]:
+    """The task, if its project is one the caller sees; else 404."""
+    found = task(conn, organization_id, task_id)
+    if found is None:
+        raise not_found("task", task_id)
+    try:
+        project_role(conn, organization_id, found["project_id"], user_id)
+    except ApiProblem:
+        raise not_found("task", task_id) from None
+    return found

@@ -126,12 +126,20 @@ def _history(reader: Reader, organization_id: UUID, kind: str, entity_id: UUID,
              cursor: str | None, limit: int) -> JSONResponse:
     role = organization_role(reader.conn, organization_id, reader.caller)
     filters = {"entity_type": kind, "entity_id": entity_id}
-    if not timeline.activity_page(reader.conn, organization_id, role, reader.caller,
-                                  filters=filters, cursor=None, limit=1)["items"]:
+    found = timeline.activity_page(reader.conn, organization_id, role, reader.caller,
+                                   filters=filters, cursor=cursor, limit=limit)
+    if not found["items"] and _unseen(reader, organization_id, role, filters, cursor):
         raise not_found(kind.replace("_", " "), entity_id)
-    return reader.answer(timeline.activity_page(
-        reader.conn, organization_id, role, reader.caller, filters=filters, cursor=cursor,
-        limit=limit))
+    return reader.answer(found)
+
+
+def _unseen(reader: Reader, organization_id: UUID, role: Role, filters: dict[str, Any],
+            cursor: str | None) -> bool:
+    """Whether the caller sees no row at all of the record (asked only of an empty page:
+    a page past the last row is empty too, and the record is still seen)."""
+    return cursor is None or not timeline.activity_page(
+        reader.conn, organization_id, role, reader.caller, filters=filters, cursor=None,
+        limit=1)["items"]
 
 
 @router.get(ORGANIZATION + "/history", response_model=Page[ActivityEntry])
@@ -202,14 +210,16 @@ def communication_log(organization_id: UUID, channel_id: UUID, reader: Reads,
     """The channel's lifecycle, membership and moderation (message edits and deletions),
     newest first, for those who see the channel."""
     role = organization_role(reader.conn, organization_id, reader.caller)
-    if role is Role.CLIENT or not timeline.activity_page(
-            reader.conn, organization_id, role, reader.caller,
-            filters={"entity_type": "channel", "entity_id": channel_id}, cursor=None,
-            limit=1)["items"]:
+    if role is Role.CLIENT:
         raise not_found("channel", channel_id)
-    return reader.answer(timeline.communication_page(
-        reader.conn, organization_id, role, reader.caller, channel_id, cursor=cursor,
-        limit=limit))
+    found = timeline.communication_page(reader.conn, organization_id, role, reader.caller,
+                                        channel_id, cursor=cursor, limit=limit)
+    # Every channel's log starts with its creation, so an empty first page means unseen.
+    if not found["items"] and _unseen(reader, organization_id, role,
+                                      {"entity_type": "channel", "entity_id": channel_id},
+                                      cursor):
+        raise not_found("channel", channel_id)
+    return reader.answer(found)
 
 
 # --- the live feed ---------------------------------------------------------

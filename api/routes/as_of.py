@@ -18,7 +18,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
-from api.access import internal, internal_role, not_found, project_role
+from api.access import internal, internal_role, not_found, project_role, visible_task
 from api.deps import JSONResponse, Reader, reading, runtime_of
 from api.problems import ApiProblem
 from api.values import MOMENT_HELP, ExactJSONRoute, Moment
@@ -29,7 +29,7 @@ from domain.project import Project
 from domain.roles import SEES_ALL_PROJECTS
 from domain.task import Task
 from domain.timelog import TimeLog
-from projections import channels, clients, tasks
+from projections import channels, clients
 from projections import timelogs as time_logs
 from vistone import as_of
 from vistone.as_of import AggregateAsOf
@@ -142,13 +142,7 @@ def task_state(organization_id: UUID, task_id: UUID, request: Request, reader: T
                when: When) -> JSONResponse:
     """For those who see the task's project now, not the Client role."""
     internal_role(reader.conn, organization_id, reader.caller)
-    found = tasks.task(reader.conn, organization_id, task_id)
-    if found is None:
-        raise not_found("task", task_id)
-    try:
-        project_role(reader.conn, organization_id, found["project_id"], reader.caller)
-    except ApiProblem:
-        raise not_found("task", task_id) from None
+    visible_task(reader.conn, organization_id, task_id, reader.caller)
     return _state(request, reader, Task, "task", organization_id, task_id, when)
 
 

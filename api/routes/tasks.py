@@ -4,13 +4,13 @@ each person's tasks across the projects they see."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
+from typing import TYPE_CHECKING, Annotated, TypeAlias
 from uuid import UUID
 
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
-from api.access import not_found, organization_role, project_role
+from api.access import organization_role, project_role, visible_task
 from api.contract import CommandAnswer, Page
 from api.deps import (
     CREATES,
@@ -293,21 +293,9 @@ def my_tasks(
         due_after=due_after, cursor=cursor, limit=limit))
 
 
-def _visible_task(reader: Reader, organization_id: UUID, task_id: UUID) -> dict[str, Any]:
-    """The task, if its project is one the caller sees; else 404."""
-    found = tasks.task(reader.conn, organization_id, task_id)
-    if found is None:
-        raise not_found("task", task_id)
-    try:
-        project_role(reader.conn, organization_id, found["project_id"], reader.caller)
-    except ApiProblem:
-        raise not_found("task", task_id) from None
-    return found
-
-
 @router.get("/tasks/{task_id}", response_model=TaskDetail)
 def get_task(organization_id: UUID, task_id: UUID, reader: Reads) -> JSONResponse:
-    found = _visible_task(reader, organization_id, task_id)
+    found = visible_task(reader.conn, organization_id, task_id, reader.caller)
     return reader.answer({**found, **tasks.task_details(reader.conn, task_id)},
                          ETag=f'"{found["version"]}"')
 
@@ -316,7 +304,7 @@ def get_task(organization_id: UUID, task_id: UUID, reader: Reads) -> JSONRespons
 def list_dependencies(organization_id: UUID, task_id: UUID, reader: Reads,
                       limit: PageLimit = 50, cursor: PageCursor = None) -> JSONResponse:
     """The tasks this task depends on, in the order the dependencies were added."""
-    _visible_task(reader, organization_id, task_id)
+    visible_task(reader.conn, organization_id, task_id, reader.caller)
     return reader.answer(tasks.dependencies_page(reader.conn, task_id, dependents=False,
                                                  cursor=cursor, limit=limit))
 
@@ -325,6 +313,6 @@ def list_dependencies(organization_id: UUID, task_id: UUID, reader: Reads,
 def list_dependents(organization_id: UUID, task_id: UUID, reader: Reads,
                     limit: PageLimit = 50, cursor: PageCursor = None) -> JSONResponse:
     """The tasks that depend on this task, in the order the dependencies were added."""
-    _visible_task(reader, organization_id, task_id)
+    visible_task(reader.conn, organization_id, task_id, reader.caller)
     return reader.answer(tasks.dependencies_page(reader.conn, task_id, dependents=True,
                                                  cursor=cursor, limit=limit))

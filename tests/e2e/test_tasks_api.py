@@ -57,7 +57,11 @@ def new_team(client: TestClient) -> Team:
     org = new_organization(client, ann)["id"]
     add_member(client, ann, org, bob, "Contributor")
     project = new_project(client, ann, org)
-    add_to_project(client, ann, org, project, bob)
+    joined = add_to_project(client, ann, org, project, bob)
+    # Reads that follow (lists, forged cursors) must find the project already projected.
+    r = client.get(f"/v1/organizations/{org}/projects/{project}",
+                   headers={**ann.headers, **fresh(joined["position"])})
+    assert r.headers["x-consistent"] == "true", r.text
     return Team(ann, bob, org, project)
 
 

@@ -14,6 +14,7 @@ from api.problems import install_problem_handlers
 from api.routes import (
     activity,
     as_of,
+    assistant,
     auth,
     channels,
     client_feedback,
@@ -22,6 +23,7 @@ from api.routes import (
     organizations,
     projects,
     proposals,
+    search,
     tasks,
     timelogs,
 )
@@ -30,7 +32,7 @@ from vistone.security import TokenService
 
 ROUTERS = [auth.router, channels.router, organizations.router, projects.router, timelogs.router,
            tasks.router, clients.router, proposals.router, client_feedback.router, ops.router,
-           as_of.router, activity.router]
+           as_of.router, activity.router, search.router, assistant.router]
 
 
 def create_app(runtime: Runtime, *, run_projections: bool | None = None) -> FastAPI:

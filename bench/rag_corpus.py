@@ -701,7 +701,7 @@ _QUESTIONS: list[tuple[str, tuple[str, ...], str]] = [
     # Brightline (marketing, SEO)
     ("Are we trying two versions of the email heading to see which one more people read?",
      ("task-bl-ab-subject",), "paraphrase"),
-    ("How will we know whether Facebook or the email brought in the gym's new members?",
+    ("How will analytics tell which link each new gym member came through?",
      ("task-bl-utm",), "paraphrase"),
     ("Which social media cooks are we hoping will promote the organic grocer?",
      ("task-bl-influencers",), "paraphrase"),

@@ -4,6 +4,7 @@ adds over full text and vectors alone.
 
     .venv/bin/python -m bench.rag_quality [--models wordllama,minilm] [--details]
                                           [--throughput-chunks 2000] [--json PATH]
+                                          [--wait-idle S]
 
 1. Every document is cut with ``chunk_document(title, content)`` (vistone/ai/chunking.py);
    the chunks' ``embedded`` text (title + passage) is what is searched, as in the index.
@@ -22,7 +23,9 @@ adds over full text and vectors alone.
    (VmRSS) before the import, after loading, and the peak. Ranking is exact cosine (the
    vectors are unit length: a dot product) in numpy, over all chunks.
 4. **Hybrid**, per model: ``reciprocal_rank_fusion([vector top 40, full-text top 40])``
-   (vistone/ai/fusion.py) over chunks, with either full-text form.
+   (vistone/ai/fusion.py) over chunks, with either full-text form; and two variants: the
+   all-words form when it finds anything, else the OR form; and the vector ranking passed
+   twice (weight 2) with the OR form.
 
 A document ranks at its best chunk. Per method: recall@5 and recall@10 (share of a
 question's relevant documents in the first 5 / 10, averaged over questions), MRR (1 / rank
@@ -59,6 +62,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 import numpy as np  # noqa: E402
 
+from bench.cpu import wait_idle  # noqa: E402
 from bench.rag_corpus import DOCUMENTS, QUESTIONS, Question  # noqa: E402
 from vistone.ai.chunking import chunk_document  # noqa: E402
 from vistone.ai.fusion import reciprocal_rank_fusion  # noqa: E402
@@ -294,8 +298,11 @@ def documents_ranked(chunk_keys: Sequence[int], chunks: list[CorpusChunk]) -> li
     return list(seen)
 
 
-def hybrid(vector: list[int], full_text: list[int]) -> list[int]:
-    fused = reciprocal_rank_fusion([vector[:CANDIDATES], full_text[:CANDIDATES]])
+def hybrid(vector: list[int], full_text: list[int], vector_weight: int = 1) -> list[int]:
+    """RRF of the two rankings' top chunks; ``vector_weight`` 2 passes the vector ranking
+    twice, doubling its share of every score."""
+    fused = reciprocal_rank_fusion([*[vector[:CANDIDATES]] * vector_weight,
+                                    full_text[:CANDIDATES]])
     return [int(key) for key, _ in fused]
 
 
@@ -353,6 +360,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--details", action="store_true",
                         help="rank of the first relevant document per question and method")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--wait-idle", type=float, default=0, metavar="S",
+                        help="wait up to S seconds for the load average to drop below 1")
     parser.add_argument("--worker", help=argparse.SUPPRESS)  # child process: embed only
     parser.add_argument("--output", type=Path, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -364,6 +373,7 @@ def main(argv: list[str] | None = None) -> int:
         embedding_worker(args.worker, args.output, args.throughput_chunks)
         return 0
 
+    wait_idle(args.wait_idle, log)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     chunks = corpus_chunks()
     results: dict[str, Any] = {
@@ -404,6 +414,15 @@ def main(argv: list[str] | None = None) -> int:
                 rankings[f"hybrid {model} + full text ({form})"] = [
                     documents_ranked(hybrid(v, f), chunks)
                     for v, f in zip(vectors, full_text[form], strict=True)]
+            # Two variants a search could use instead: the all-words form when it finds
+            # anything, else the OR form; and the vector ranking weighted twice.
+            rankings[f"hybrid {model} + full text (websearch, else or)"] = [
+                documents_ranked(hybrid(v, w or o), chunks)
+                for v, w, o in zip(vectors, full_text["websearch"], full_text["or"],
+                                   strict=True)]
+            rankings[f"hybrid {model} x2 + full text (or)"] = [
+                documents_ranked(hybrid(v, f, vector_weight=2), chunks)
+                for v, f in zip(vectors, full_text["or"], strict=True)]
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     results["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]

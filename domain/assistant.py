@@ -72,16 +72,12 @@ class SearchAccess(Aggregate):
 
 MAX_TEMPLATE = 8000
 MAX_TEMPLATE_NAME = 100
-TEMPLATE_PLACEHOLDERS = ("{context}", "{question}")
 
 
 def validate_template(text: Any) -> str:
-    text = require_text(text, "template", max_length=MAX_TEMPLATE)
-    missing = [p for p in TEMPLATE_PLACEHOLDERS if p not in text]
-    if missing:
-        raise InvalidValue(f"the template must contain {' and '.join(missing)}",
-                           field="template")
-    return text
+    """A prompt template: where ``{context}`` and ``{question}`` go (one without them
+    gets them appended when it is used)."""
+    return require_text(text, "template", max_length=MAX_TEMPLATE)
 
 
 class PromptTemplate(Aggregate):
@@ -122,6 +118,23 @@ class PromptTemplate(Aggregate):
         self.category, self.template, self.active = category, template, active
 
 
+class SearchMode(StrEnum):
+    HYBRID = "hybrid"  # the embedding index and full text, fused
+    TEXT = "text"  # full text alone: the embedding model could not answer
+
+
+class TurnRole(StrEnum):
+    """Who wrote a turn of a conversation (seed: ``ConversationHistory.role``)."""
+
+    USER = "user"
+    ASSISTANT = "assistant"
+
+
+class AnswerMode(StrEnum):
+    GENERATED = "generated"  # a chat model wrote it from the sources
+    EXTRACTED = "extracted"  # the most relevant passages, quoted: no model wrote it
+
+
 MAX_QUESTION = 2000
 MAX_TITLE = 200
 
@@ -131,10 +144,11 @@ class NotYourConversation(Forbidden):
 
 
 class Conversation(Aggregate):
-    """A person's session with the assistant. Questions and answers are what people
-    wrote and read about their work: personal, withheld from the timeline's diffs."""
+    """A person's session with the assistant. Its title is what the person wrote:
+    withheld from the timeline's diffs. (Questions and answers are in the events only,
+    not in the state the timeline compares.)"""
 
-    PERSONAL_FIELDS = frozenset({"title", "turns"})
+    PERSONAL_FIELDS = frozenset({"title"})
 
     @event("Started")
     def __init__(self, organization_id: UUID, user_id: UUID, title: str, meta: dict) -> None:

@@ -31,8 +31,10 @@ from domain.assistant import (
     MAX_TEMPLATE,
     MAX_TEMPLATE_NAME,
     MAX_TITLE,
+    AnswerMode,
     ContentType,
     Conversation,
+    TurnRole,
 )
 from domain.roles import Permission, can
 from projections import assistant as conversations
@@ -66,7 +68,7 @@ class StartConversation(Strict):
 
 class Ask(Strict):
     question: Question
-    content_types: list[ContentType] | None = Field(
+    content_types: list[Annotated[ContentType, Field(strict=False)]] | None = Field(
         default=None, description="search only these kinds of record")
     project_id: Uuid | None = Field(default=None, description="search only this project")
 
@@ -94,8 +96,8 @@ class AnswerView(BaseModel):
     version: int
     position: int | None
     answer: str
-    mode: str = Field(description="generated (a chat model wrote it) or extracted (the "
-                      "most relevant passages quoted, no model)", examples=["extracted"])
+    mode: AnswerMode = Field(description="generated (a chat model wrote it) or extracted "
+                             "(the most relevant passages quoted, no model)")
     model: str
     template: str = Field(description="the prompt template used")
     citations: list[Citation]
@@ -119,7 +121,7 @@ class ConversationView(BaseModel):
 class TurnView(BaseModel):
     conversation_id: UUID
     turn: int
-    role: str = Field(description="user or assistant")
+    role: TurnRole
     content: str
     metadata: dict[str, Any] = Field(description="for answers: citations, mode, model, "
                                      "template, tokens")
@@ -129,7 +131,9 @@ class TurnView(BaseModel):
 class SaveTemplate(Strict):
     category: Category = Field(description=f"'{answers.TEMPLATE_CATEGORY}' is the one the "
                                "assistant uses")
-    template: TemplateText = Field(description="must contain {context} and {question}")
+    template: TemplateText = Field(
+        description="where {context} (the sources) and {question} go; a template without "
+        "them gets them appended")
     active: bool
 
     model_config = {"json_schema_extra": {"examples": [{

@@ -23,8 +23,8 @@ from api.deps import (
     runtime_of,
 )
 from api.problems import ApiProblem
-from api.values import ExactJSONRoute
-from domain.assistant import ContentType
+from api.values import NOT_BLANK, ExactJSONRoute
+from domain.assistant import ContentType, SearchMode
 from projections import chat_clusters, search_index
 from vistone.commands import assistant as commands
 
@@ -57,8 +57,7 @@ class SearchHit(BaseModel):
 
 class SearchAnswer(BaseModel):
     items: list[SearchHit]
-    mode: str = Field(description="hybrid, or text when the embedding model could not "
-                      "answer (full text alone)", examples=["hybrid"])
+    mode: SearchMode
 
 
 def snippet(text: str, query: str) -> str:
@@ -81,7 +80,7 @@ def _hits(hits: list[search_index.Hit], query: str) -> list[dict[str, object]]:
              "score": round(h.score, 6), "matched_by": h.matched_by} for h in hits]
 
 
-Query_ = Annotated[str, Query(min_length=1, max_length=MAX_QUERY, alias="q",
+Query_ = Annotated[str, Query(min_length=1, max_length=MAX_QUERY, alias="q", pattern=NOT_BLANK,
                               description="what to look for, in words")]
 
 

@@ -189,6 +189,8 @@ def _seed(s: Seeder) -> Fixtures:
     feedback = s.call("POST", f"{o}/clients/{client}/feedback",
                       {"rating": 5, "project_id": project})["id"]
 
+    conversation = s.call("POST", f"{o}/assistant/conversations", {"title": "Launch"})["id"]
+
     # The read models have everything before the run starts.
     s.call("GET", f"{o}/time-logs/{time_log}", status=200)
 
@@ -201,6 +203,7 @@ def _seed(s: Seeder) -> Fixtures:
             "channel_id": channel, "message_id": message, "time_log_id": time_log,
             "user_id": owner, "item_id": item, "depends_on_id": blocker,
             "client_id": client, "proposal_id": proposal, "feedback_id": feedback,
+            "conversation_id": conversation,
         },
         operations={
             "DELETE /v1/organizations/{organization_id}": {"organization_id": doomed_org},

@@ -12,6 +12,7 @@ import jsonschema_rs
 import pytest
 
 from api.contract import BEARER, PROBLEM_MEDIA_TYPE
+from domain.assistant import AnswerMode, ContentType, SearchMode, TurnRole
 from domain.channel import ChannelKind, ChannelRole
 from domain.project import ProjectRole, ProjectStatus
 from domain.proposal import ProposalStatus
@@ -23,9 +24,10 @@ METHODS = ("get", "put", "post", "patch", "delete", "head", "options")
 PUBLIC = {("post", "/v1/auth/register"), ("post", "/v1/auth/login"), ("get", "/health"),
           ("get", "/health/ready"), ("get", "/metrics")}
 # Text fields by these names hold one of the domain's enums; the schema must say which.
-ENUM_FIELDS = {"role", "my_role", "status", "priority", "kind"}
+ENUM_FIELDS = {"role", "my_role", "status", "priority", "kind", "mode", "content_type"}
 DOMAIN_ENUMS: list[type[StrEnum]] = [Role, ProjectRole, ChannelRole, ProjectStatus, TaskStatus,
-                                     TaskPriority, ChannelKind, ProposalStatus]
+                                     TaskPriority, ChannelKind, ProposalStatus, TurnRole,
+                                     AnswerMode, ContentType, SearchMode]
 
 
 def operations(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:

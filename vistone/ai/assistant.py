@@ -66,7 +66,11 @@ class Draft:
 
 def render(template: str, passages: Sequence[Passage], question: str) -> str:
     """The template with its ``{context}`` and ``{question}`` filled in (plain
-    replacement: a template may hold other braces)."""
+    replacement: a template may hold other braces); either one missing is appended."""
+    if "{context}" not in template:
+        template += "\n\nSources:\n{context}"
+    if "{question}" not in template:
+        template += "\n\nQuestion: {question}"
     context = "\n\n".join(f"[{p.source_id}] {p.content_type} “{p.title}”:\n{p.text}"
                           for p in passages) or "(no source the asker may read matches)"
     return template.replace("{context}", context).replace("{question}", question)

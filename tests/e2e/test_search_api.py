@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from tests.e2e.test_tasks_api import add_to_project, create_task, new_project, new_team
+from tests.e2e.test_tasks_api import create_task, new_team
 from tests.helpers import fresh
 from vistone.runtime import Runtime
 from workers.embedding import wait_until_idle

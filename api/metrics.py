@@ -15,14 +15,17 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from projections.search_index import queue_figures
 from projections.status import read_model_status
 from vistone.runtime import Runtime
+from workers.embedding import health
 
 REQUESTS = CollectorRegistry(auto_describe=True)
 REQUEST_COUNT = Counter(
@@ -100,6 +103,45 @@ class ReadModelCollector(Collector):
         yield from families.values()
 
 
+class EmbeddingCollector(Collector):
+    """The search index's embedding queue, read at scrape time: chunks waiting for a
+    vector, the age of the oldest (the embedding lag), the recent lag p95, and whether
+    the provider is failing now."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def collect(self) -> Iterator[Any]:
+        index = self.runtime.search_index()
+        if index is None:
+            return
+        with self.runtime.pool.connection() as conn:
+            try:
+                figures = queue_figures(conn)
+            except psycopg.errors.UndefinedTable:  # not built yet
+                return
+            state = health(conn, index.embedding.name)
+        labels = ["model"]
+        model = [index.embedding.name]
+        for name, help_text, value in (
+            ("vistone_search_chunks", "Chunks in the search index", figures["chunks"]),
+            ("vistone_embedding_pending_chunks", "Chunks waiting for an embedding",
+             figures["pending"]),
+            ("vistone_embedding_lag_seconds",
+             "Age of the oldest chunk waiting for an embedding",
+             figures["oldest_pending_seconds"]),
+            ("vistone_embedding_recent_lag_p95_seconds",
+             "p95 of queued-to-embedded over the last five minutes",
+             figures["recent_lag_p95_seconds"] or 0.0),
+            ("vistone_embedding_failing",
+             "1 while the last embedding attempt failed",
+             1 if state and state["last_error"] else 0),
+        ):
+            family = GaugeMetricFamily(name, help_text, labels=labels)
+            family.add_metric(model, value)
+            yield family
+
+
 def render_metrics(runtime: Runtime) -> bytes:
     registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -107,6 +149,7 @@ def render_metrics(runtime: Runtime) -> bytes:
     else:
         registry.register(_Requests())
     registry.register(ReadModelCollector(runtime))
+    registry.register(EmbeddingCollector(runtime))
     return generate_latest(registry)
 
 

@@ -61,12 +61,16 @@ def load_demo(app: Vistone, *, only_if_empty: bool) -> tuple[str, str] | None:
         projects.add_project_member(command, org, project, user_id=people[name],
                                     role=project_role)
 
-    design = tasks.create_task(command, org, project, title="Design the home page",
-                               priority=TaskPriority.HIGH, due_date=today + timedelta(days=7),
-                               assignee_id=people["Chris"]).id
-    build = tasks.create_task(command, org, project, title="Build the home page",
-                              due_date=today + timedelta(days=21),
-                              assignee_id=people["Chris"]).id
+    design = tasks.create_task(
+        command, org, project, title="Design the home page", priority=TaskPriority.HIGH,
+        description="A hero with the new coffee photography, the seasonal drinks menu and "
+        "a teaser of the store locator. Colours from the brand book.",
+        due_date=today + timedelta(days=7), assignee_id=people["Chris"]).id
+    build = tasks.create_task(
+        command, org, project, title="Build the home page",
+        description="Responsive templates in the CMS; pages load in under two seconds on "
+        "a phone; the TLS certificate of the new domain renewed before launch.",
+        due_date=today + timedelta(days=21), assignee_id=people["Chris"]).id
     tasks.add_dependency(command, org, build, depends_on_id=design)
     for item in ("Moodboard", "Wireframe", "Client review"):
         tasks.add_checklist_item(command, org, design, text=item)
@@ -77,6 +81,21 @@ def load_demo(app: Vistone, *, only_if_empty: bool) -> tuple[str, str] | None:
     channels.add_channel_member(command, org, channel, user_id=people["Chris"])
     channels.post_message(command, org, channel, mentions=[people["Chris"]],
                           content="Kick-off is done: Chris, the home page design is yours.")
+
+    # Team chat on three topics: the chat clusters have something to show.
+    general = channels.create_channel(command, org, kind=ChannelKind.TEAM, name="general").id
+    for content in (
+        "The invoice for the September retainer is still unpaid.",
+        "Northwind paid the August invoice yesterday, the September one is overdue.",
+        "Can someone send the payment reminder for the overdue invoice?",
+        "Deploy of the staging server failed: the database migration timed out.",
+        "Staging is back up after the migration fix; deploying to production tonight.",
+        "Production deploy done, the servers look healthy.",
+        "New logo colours are in the brand book: deep green and cream.",
+        "The designers want a bolder font for the logo on the packaging.",
+        "Brand book updated with the logo, fonts and colour palette.",
+    ):
+        channels.post_message(command, org, general, content=content)
 
     chris = CommandContext(actor_id=people["Chris"], correlation_id="demo", causation_id="demo")
     timelogs.log_time(Command(app, chris), org, task_id=design, work_date=today - timedelta(days=1),

@@ -533,10 +533,11 @@ class Hit:
     matched_by: list[str] = field(default_factory=list)
 
 
-# A sentence typed in a search box: any of its words (stemmed, stop words dropped) may
-# match; ranking rewards chunks matching more of them.
-_ANY_WORD = ("replace(plainto_tsquery('english', %(q)s)::text, ''' & ''', ''' | ''')"
-             "::tsquery")
+# What a search box means: every word (stemmed, stop words dropped), "quoted phrases",
+# -excluded words (websearch syntax). Matching any word instead was measured to lower
+# recall@10 of the fused ranking below the vector ranking alone on question-like queries
+# (docs/benchmarks.md, search quality): loose text matches push good neighbours down.
+_ALL_WORDS = "websearch_to_tsquery('english', %(q)s)"
 
 
 def vector_ranking(conn: Connection[Any], where: str, params: dict[str, Any],
@@ -573,7 +574,7 @@ def vector_ranking(conn: Connection[Any], where: str, params: dict[str, Any],
 def text_ranking(conn: Connection[Any], where: str, params: dict[str, Any], query: str,
                  limit: int) -> list[tuple[UUID, int]]:
     rows = conn.execute(
-        f"SELECT source_id, chunk_index FROM ai_engine.chunks, (SELECT {_ANY_WORD} AS q) w "
+        f"SELECT source_id, chunk_index FROM ai_engine.chunks, (SELECT {_ALL_WORDS} AS q) w "
         f"WHERE search @@ w.q AND {where} "
         "ORDER BY ts_rank_cd(search, w.q) DESC, source_id, chunk_index LIMIT %(limit)s",
         {**params, "q": query, "limit": limit}).fetchall()

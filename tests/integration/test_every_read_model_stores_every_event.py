@@ -24,6 +24,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from api.main import create_app
+from domain.assistant import (
+    MAX_QUESTION,
+    MAX_TEMPLATE,
+    MAX_TEMPLATE_NAME,
+    ContentType,
+)
+from domain.assistant import MAX_TITLE as MAX_CONVERSATION_TITLE
 from domain.base import CommandContext, InvalidValue
 from domain.channel import ChannelKind
 from domain.client import ADDRESS_FIELDS, COUNTRY_CODES, validate_email_address
@@ -35,8 +42,10 @@ from domain.user import SPACE
 from domain.values import INT64_MAX, INT64_MIN, MAX_JSON_DEPTH, MAX_MONEY
 from projections.registry import all_read_models
 from projections.runner import catch_up
+from vistone.ai.embedders import configured_embedder
 from vistone.app import Command
 from vistone.commands import (
+    assistant,
     channels,
     client_feedback,
     clients,
@@ -48,6 +57,7 @@ from vistone.commands import (
     users,
 )
 from vistone.runtime import Runtime
+from workers.embedding import EmbeddingWorker, wait_until_idle
 
 # --- accepted extremes ----------------------------------------------------------------------
 
@@ -456,6 +466,53 @@ def assert_clients_served(runtime: Runtime, w: World, cw: ClientWorld, v: Client
             6 - v.ratings[0], v.comments[1], v.response.strip())
 
 
+def run_assistant_commands(runtime: Runtime, w: World, v: Values) -> UUID:
+    """Every event of SearchAccess, PromptTemplate and Conversation, with extreme text."""
+    app = runtime.app
+    a = CommandContext(actor_id=w.ann, correlation_id=v.names[1][:200])
+    for content_type in ContentType:
+        assistant.set_search_content_type(Command(app, a), w.org, content_type, False)
+    assistant.set_search_content_type(Command(app, a), w.org, ContentType.TASK, True)
+    name = v.names[2][:MAX_TEMPLATE_NAME].strip() or "t"
+    assistant.save_prompt_template(Command(app, a), w.org, name,
+                                   category=v.names[0][:100].strip() or "c",
+                                   template=v.description[:MAX_TEMPLATE].strip() or "x",
+                                   active=True)
+    assistant.save_prompt_template(Command(app, a), w.org, name, category="assistant",
+                                   template=v.task_description[:MAX_TEMPLATE].strip() or "x",
+                                   active=False)
+    conversation = assistant.start_conversation(Command(app, a), w.org,
+                                                v.titles[0][:MAX_CONVERSATION_TITLE]).id
+    assistant.record_exchange(
+        Command(app, a), w.org, conversation, question=v.content[0][:MAX_QUESTION].strip()
+        or "?", answer=v.content[1], citations=[{"source_id": str(w.tasks[0]),
+                                                 "title": v.titles[1], "cited": True}],
+        mode="extracted", model=v.names[3], prompt_tokens=INT64_MAX // 4,
+        completion_tokens=INT64_MAX // 4, template=name)
+    return conversation
+
+
+def assert_searchable(runtime: Runtime, w: World, v: Values) -> None:
+    """Every chunk of extreme text gets a finite vector, and search serves it."""
+    index = runtime.search_index()
+    assert index is not None
+    worker = EmbeddingWorker(runtime.pool, index, configured_embedder)
+    wait_until_idle(worker, timeout=120)
+    with runtime.pool.connection() as conn:
+        assert conn.execute("SELECT count(*) FROM ai_engine.chunks "
+                            "WHERE embedding IS NULL").fetchone() == (0,)
+    app = create_app(runtime, run_projections=False)
+    token, _ = app.state.tokens.issue(w.ann)
+    headers = {"Authorization": f"Bearer {token}"}
+    with TestClient(app, raise_server_exceptions=False) as client:
+        for q in (v.titles[0][:500], v.content[1][:500], v.names[0][:500]):
+            if not q.strip():
+                continue
+            r = client.get(f"/v1/organizations/{w.org}/search", params={"q": q},
+                           headers=headers)
+            assert r.status_code == 200, (q, r.text[:500])
+
+
 @settings(max_examples=25, deadline=None, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                  HealthCheck.data_too_large, HealthCheck.filter_too_much])
@@ -468,9 +525,11 @@ def test_every_read_model_stores_and_serves_every_accepted_event(
     assert {m.name for m in runtime.read_models} == registered  # every one, no exception
     world = run_every_command(runtime, v)
     client_world = run_client_commands(runtime, world, cv)
+    run_assistant_commands(runtime, world, v)
     catch_up(runtime.app, runtime.pool, runtime.read_models)  # raises the first error
     assert_served(runtime, world, v)
     assert_clients_served(runtime, world, client_world, cv)
+    assert_searchable(runtime, world, v)
     # Archiving the project and deleting the organization are events too.
     ctx = CommandContext(world.ann)
     projects.archive_project(Command(runtime.app, ctx), world.org, world.project)

@@ -40,7 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--no-demo", action="store_true",
                        help="do not load the demo organization into an empty database")
 
-    worker = commands.add_parser("worker", help="run projections in their own process")
+    worker = commands.add_parser(
+        "worker", help="run projections (and, unless VISTONE_EMBEDDING=external, the "
+        "embedding worker) in their own process")
     worker.add_argument("--only", nargs="*", metavar="NAME",
                         help="run only these read models (default: all)")
 
@@ -185,7 +187,10 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     runner.start()
-    print(f"projection worker running: {', '.join(m.name for m in read_models)}", flush=True)
+    # Beside the projections, as in the server, unless `vistone embed` runs it elsewhere.
+    embedding = runtime.start_embedding() if settings.run_embedding_in_server else None
+    print(f"projection worker running: {', '.join(m.name for m in read_models)}"
+          f"{' and the embedding worker' if embedding else ''}", flush=True)
     stop.wait()
     runner.stop()
     runtime.close()

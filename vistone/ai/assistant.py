@@ -32,7 +32,8 @@ Sources:
 
 Question: {question}"""
 
-PASSAGES = 6  # sources given to the model, or quoted offline
+PASSAGES = 6  # sources given to the model
+QUOTED = 3  # passages quoted by an extracted answer: the best few, not a reading list
 QUOTED_CHARS = 400
 MAX_ANSWER_TOKENS = 600
 
@@ -88,6 +89,7 @@ def citations_of(answer: str, passages: Sequence[Passage], *,
 
 def extracted(question: str, passages: Sequence[Passage], template_name: str,
               notice: str | None = None) -> Draft:
+    passages = passages[:QUOTED]
     if not passages:
         answer = ("Extracted answer: no passage that you may read matches this question.")
     else:

@@ -19,7 +19,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.base import Forbidden, InvalidValue, derived_id, require_text
+from domain.base import InvalidValue, derived_id, require_text
 
 
 class ContentType(StrEnum):
@@ -139,10 +139,6 @@ MAX_QUESTION = 2000
 MAX_TITLE = 200
 
 
-class NotYourConversation(Forbidden):
-    code = "not-your-conversation"
-
-
 class Conversation(Aggregate):
     """A person's session with the assistant. Its title is what the person wrote:
     withheld from the timeline's diffs. (Questions and answers are in the events only,
@@ -151,22 +147,21 @@ class Conversation(Aggregate):
     PERSONAL_FIELDS = frozenset({"title"})
 
     @event("Started")
-    def __init__(self, organization_id: UUID, user_id: UUID, title: str, meta: dict) -> None:
+    def __init__(self, organization_id: UUID, person_id: UUID, title: str,
+                 meta: dict) -> None:
         self.organization_id = organization_id
-        self.user_id = user_id
+        # Its owner, as the timeline scopes a person's records (only they see its rows).
+        self.person_id = person_id
         self.title = title
         self.turns = 0
         self.tokens_used = 0
 
     @classmethod
-    def start(cls, organization_id: UUID, user_id: UUID, title: str | None,
+    def start(cls, organization_id: UUID, person_id: UUID, title: str | None,
               meta: dict) -> Conversation:
         title = require_text(title, "title", max_length=MAX_TITLE) if title else ""
-        return cls(organization_id=organization_id, user_id=user_id, title=title, meta=meta)
-
-    def require_owner(self, user_id: UUID) -> None:
-        if user_id != self.user_id:
-            raise NotYourConversation("only the person who started a conversation uses it")
+        return cls(organization_id=organization_id, person_id=person_id, title=title,
+                   meta=meta)
 
     @staticmethod
     def validate_question(question: Any) -> str:

@@ -74,7 +74,7 @@ class AssistantReadModel(ReadModel):
     def _started(self, cur: Cursor[Any], e: Any) -> None:
         CONVERSATIONS.insert(cur, {
             "id": e.originator_id, "organization_id": e.organization_id,
-            "user_id": e.user_id, "title": e.title, "turns": 0, "tokens_used": 0,
+            "user_id": e.person_id, "title": e.title, "turns": 0, "tokens_used": 0,
             "created_at": e.timestamp, "updated_at": e.timestamp,
             "version": e.originator_version})
 

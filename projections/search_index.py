@@ -218,7 +218,11 @@ class SearchIndexReadModel(ReadModel):
         cursor.execute("INSERT INTO archived_projects (project_id) VALUES (%s) "
                        "ON CONFLICT DO NOTHING", (project_id,))
         cursor.execute("DELETE FROM chunks WHERE project_id = %s", (project_id,))
-        cursor.execute("UPDATE documents SET searchable = false, content_hash = NULL "
+        # As ``_write`` stores any unsearchable record (a rebuild that sees the archive
+        # in the same batch as the records must store the same rows).
+        cursor.execute("UPDATE documents SET searchable = false, content_hash = NULL, "
+                       "title = '', content = '', link = '', project_id = NULL, "
+                       "channel_id = NULL, client_id = NULL, author_id = NULL "
                        "WHERE project_id = %s", (project_id,))
 
     def _access(self, cursor: Cursor[Any], event: Any) -> None:

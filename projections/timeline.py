@@ -265,7 +265,9 @@ def visible_sql(role: Role) -> str:
     if role is Role.CLIENT:
         return (f"(t.entity_type IN ('project', 'task') AND {_PORTAL} "
                 f"AND {_PORTAL_HIDDEN_ACTIONS})")
-    conditions = [f"(t.channel_id IS NULL OR {_channel_seen(role)})"]
+    conditions = [f"(t.channel_id IS NULL OR {_channel_seen(role)})",
+                  # A conversation with the assistant is its owner's alone, for every role.
+                  "(t.entity_type <> 'conversation' OR t.person_id = %(me)s)"]
     if role not in SEES_ALL_PROJECTS:
         conditions += [
             "(t.entity_type <> 'time_log' OR t.person_id = %(me)s)",

@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -175,6 +176,10 @@ class EmbeddingWorker:
         if len(vectors) != len(texts) or any(len(v) != embedder.dimension for v in vectors):
             raise ProviderError("the provider answered vectors of the wrong number or size",
                                 retryable=True)
+        if not all(math.isfinite(x) for v in vectors for x in v):
+            # pgvector refuses NaN and infinity: the batch would fail to store forever.
+            raise ProviderError("the provider answered a vector that is not finite",
+                                retryable=False)
         return vectors
 
     def _failed(self, storage: str, chunks: list[PendingChunk], error: ProviderError) -> None:

@@ -209,9 +209,8 @@ def ask(organization_id: UUID, conversation_id: UUID, body: Ask, reader: Reads,
     writes it and cites sources by id, otherwise the passages are quoted (mode
     ``extracted``). Question and answer are recorded together in the conversation."""
     runtime = runtime_of(request)
-    role = organization_role(reader.conn, organization_id, reader.caller)
-    commands.require_own_conversation(runtime.app, organization_id, conversation_id,
-                                      reader.caller)
+    role = commands.require_own_conversation(runtime.app, organization_id, conversation_id,
+                                             reader.caller)
     question = Conversation.validate_question(body.question)
     scope = search_index.caller_scope(reader.conn, organization_id, role, reader.caller)
     hits = search_index.search(

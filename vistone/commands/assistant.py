@@ -17,7 +17,8 @@ from domain.assistant import (
     SearchAccess,
 )
 from domain.base import NotFound
-from domain.roles import Permission
+from domain.organization import Organization
+from domain.roles import Permission, Role
 from vistone.app import Command, CommandResult, UnitOfWork, Vistone
 from vistone.commands.access import authorize, member_role, require_actor
 
@@ -83,7 +84,7 @@ def record_exchange(command: Command, organization_id: UUID, conversation_id: UU
         member_role(uow, ctx, organization_id)
         conversation = uow.find(Conversation, conversation_id)
         if conversation is None or conversation.organization_id != organization_id \
-                or conversation.user_id != user:
+                or conversation.person_id != user:
             raise NotFound(f"conversation {conversation_id} not found")
         conversation.record_exchange(question, answer, citations, mode, model,
                                      prompt_tokens, completion_tokens, template, ctx.meta)
@@ -93,17 +94,30 @@ def record_exchange(command: Command, organization_id: UUID, conversation_id: UU
 
 
 def require_own_conversation(app: Vistone, organization_id: UUID, conversation_id: UUID,
-                             user_id: UUID) -> None:
-    """Before any model is asked: the conversation exists and is the caller's (else 404,
-    as for anything out of reach). Read from the log, the authority a command uses."""
-    try:
-        conversation: Any = app.repository.get(conversation_id)
-    except AggregateNotFoundError:
-        conversation = None
+                             user_id: UUID) -> Role:
+    """Before any model is asked: the caller is a member of the live organization and
+    the conversation is theirs (else 404, as for anything out of reach). Read from the
+    log, the authority a command uses, so a question asked right after joining or
+    starting is not refused by a read model that has not caught up. Returns the
+    caller's role."""
+    organization = _find(app, organization_id)
+    role = organization.role_of(user_id) \
+        if isinstance(organization, Organization) and not organization.deleted else None
+    if role is None:
+        raise NotFound(f"organization {organization_id} not found")
+    conversation = _find(app, conversation_id)
     if not isinstance(conversation, Conversation) \
             or conversation.organization_id != organization_id \
-            or conversation.user_id != user_id:
+            or conversation.person_id != user_id:
         raise NotFound(f"conversation {conversation_id} not found")
+    return role
+
+
+def _find(app: Vistone, aggregate_id: UUID) -> Any:
+    try:
+        return app.repository.get(aggregate_id)
+    except AggregateNotFoundError:
+        return None
 
 
 def recorded_answer(app: Vistone, conversation_id: UUID, version: int) -> dict[str, Any]:

@@ -56,7 +56,7 @@ def task_document(task: Task) -> Document | None:
     if items:
         body = f"{body}\nChecklist:\n" + "\n".join(f"- {text}" for text in items)
     return Document(task.title, body,
-                    f"{_org(task)}/projects/{task.project_id}/tasks/{task.id}",
+                    f"{_org(task)}/tasks/{task.id}",
                     project_id=task.project_id, author_id=task.creator_id)
 
 

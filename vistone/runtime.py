@@ -97,17 +97,17 @@ class Runtime:
         return next((m for m in self.read_models if isinstance(m, SearchIndexReadModel)),
                     None)
 
-    def query_vector(self, text: str) -> list[float] | None:
+    def query_vector(self, conn: psycopg.Connection[Any], text: str) -> list[float] | None:
         """``text`` embedded by the model of the index queries read, or None when that
         cannot be had now (the provider down, or the index being rebuilt for another
-        model): search then ranks by full text alone, and says so."""
+        model): search then ranks by full text alone, and says so. ``conn``: the
+        caller's (a request holding one must not wait for a second)."""
         index = self.search_index()
         if index is None:
             return None
-        with self.pool.connection() as conn:
-            active = conn.execute(
-                "SELECT digest FROM public.read_model_versions "
-                "WHERE name = %s AND state = 'active'", (index.name,)).fetchone()
+        active = conn.execute(
+            "SELECT digest FROM public.read_model_versions "
+            "WHERE name = %s AND state = 'active'", (index.name,)).fetchone()
         if active is None or active[0] != index.digest:
             return None
         try:

@@ -214,7 +214,7 @@ def ask(organization_id: UUID, conversation_id: UUID, body: Ask, reader: Reads,
     question = Conversation.validate_question(body.question)
     scope = search_index.caller_scope(reader.conn, organization_id, role, reader.caller)
     hits = search_index.search(
-        reader.conn, scope, question, runtime.query_vector(question),
+        reader.conn, scope, question, runtime.query_vector(reader.conn, question),
         search_index.Filters(tuple(t.value for t in body.content_types or ()),
                              body.project_id),
         limit=answers.PASSAGES)

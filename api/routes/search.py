@@ -101,7 +101,7 @@ def search(
                          field="q")
     role = organization_role(reader.conn, organization_id, reader.caller)
     scope = search_index.caller_scope(reader.conn, organization_id, role, reader.caller)
-    vector = runtime_of(request).query_vector(q)
+    vector = runtime_of(request).query_vector(reader.conn, q)
     hits = search_index.search(
         reader.conn, scope, q, vector,
         search_index.Filters(tuple(t.value for t in content_type or ()), project_id,

@@ -352,7 +352,8 @@ def test_switching_the_model_builds_a_new_index_swapped_in_only_when_complete(
             assert active.generation == old.generation
             # The old index answers meanwhile, by full text (its model is not the
             # configured one, so no query vector), never mixed with the new one.
-            assert second.runtime.query_vector("milestone") is None
+            with second.runtime.pool.connection() as conn:
+                assert second.runtime.query_vector(conn, "milestone") is None
             found = search(second, team, marker)
             assert found["mode"] == "text" and len(found["items"]) == len(tasks)
             assert dimensions(second) == {EMBED_DIMENSION}

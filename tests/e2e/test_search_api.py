@@ -3,6 +3,7 @@ off, and what a removed member stops finding at once."""
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from dataclasses import dataclass
@@ -10,7 +11,6 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from httpx import Response
 
 from projections.runner import wait_for_position
 from projections.search_index import queue_figures
@@ -26,9 +26,13 @@ from tests.helpers import (
     new_organization,
     new_person,
     post_message,
+    race,
 )
 from vistone.runtime import Runtime
 from workers.embedding import wait_until_idle
+
+# The test client's responses (httpx's or httpx2's class, by Starlette version).
+Response = Any
 
 
 def embedded(runtime: Runtime, position: int | None = None) -> None:
@@ -718,3 +722,25 @@ def test_a_type_switched_off_leaves_search_and_the_assistant_at_once(
         position = ok(r)["position"] or position
     assert search(client, team.org, team.ann, "harpsichord", position)["items"] == []
     assert cited(position) == set()
+
+
+def test_twenty_concurrent_searches_all_answer(client: TestClient, runtime: Runtime) -> None:
+    """More searches at once than the pool has connections: each answers (or says 503),
+    none waits for a connection another search holds while it waits for one too."""
+    team = new_team(client)
+    task = create_task(client, team, title="Oil the windmill gears")
+    embedded(runtime, task["position"])
+
+    def one(i: int) -> Any:
+        return search_response(client, team.org, team.bob, {"q": f"windmill gears {i}"})
+
+    outcomes = race([functools.partial(one, i) for i in range(20)])
+    crashed = [o for o in outcomes if isinstance(o, BaseException)]
+    assert not crashed, crashed
+    responses: list[Any] = list(outcomes)
+    assert all(r.status_code in (200, 503) for r in responses), [
+        r.status_code for r in responses]
+    assert any(r.status_code == 200 for r in responses)
+    for r in responses:
+        if r.status_code == 200:
+            assert found_ids(r.json())[0] == task["id"]

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -132,6 +133,15 @@ def install_problem_handlers(app: FastAPI) -> None:
                       f"allowed: {', '.join(allowed) or 'none'}")
         response = problem(status, slug, title, detail or title)
         response.headers.update(headers)
+        return response
+
+    @app.exception_handler(PoolTimeout)
+    async def busy(_: Request, error: PoolTimeout) -> JSONResponse:
+        # Every database connection stayed busy for the pool's whole timeout: the server
+        # is overloaded, the request did nothing; a retry later can succeed.
+        response = problem(503, "overloaded", "Service overloaded",
+                           "no database connection became free in time; retry later")
+        response.headers["Retry-After"] = "5"
         return response
 
     @app.exception_handler(json.JSONDecodeError)

@@ -60,8 +60,7 @@ def chat_clusters(conn: Connection[Any], scope: Scope, *, channel_id: UUID | Non
                   author_id: UUID | None, min_cluster_size: int = 3) -> dict[str, Any]:
     """The topic clusters of the messages in scope the reader may read, kept or fresh."""
     if ContentType.MESSAGE.value not in scope.content_types:
-        return _answer({"clusters": [], "unclustered": [], "messages": 0},
-                       datetime.now(UTC), fresh=True)
+        return nothing_to_cluster()
     key = f"{_scope_key(scope, channel_id, author_id)}:{min_cluster_size}"
     fingerprint = _fingerprint(conn, scope, channel_id, author_id)
     kept = conn.execute("SELECT fingerprint, computed_at, result, now() FROM "
@@ -69,8 +68,11 @@ def chat_clusters(conn: Connection[Any], scope: Scope, *, channel_id: UUID | Non
     if kept is not None:
         same = kept[0] == fingerprint
         recent = (kept[3] - kept[1]).total_seconds() < REFRESH_SECONDS
-        if same or recent:
-            return _answer(kept[2], kept[1], fresh=same)
+        if same:
+            return _answer(kept[2], kept[1], fresh=True)
+        if recent:
+            return _answer(_still_readable(conn, scope, channel_id, author_id, kept[2]),
+                           kept[1], fresh=False)
     rows = message_vectors(conn, scope, channel_id=channel_id, author_id=author_id,
                            limit=MAX_MESSAGES)
     result = _compute(rows, min_cluster_size)
@@ -82,6 +84,33 @@ def chat_clusters(conn: Connection[Any], scope: Scope, *, channel_id: UUID | Non
         (key, fingerprint, Jsonb(result))).fetchone()
     assert computed is not None
     return _answer(result, computed[0], fresh=True)
+
+
+def nothing_to_cluster() -> dict[str, Any]:
+    return _answer({"clusters": [], "unclustered": [], "messages": 0}, datetime.now(UTC),
+                   fresh=True)
+
+
+def _still_readable(conn: Connection[Any], scope: Scope, channel_id: UUID | None,
+                   author_id: UUID | None, result: dict[str, Any]) -> dict[str, Any]:
+    """A kept result as the messages stand now: deleted (or no longer readable) messages
+    left out, representatives with their current text. Only the grouping is kept."""
+    where, params = visible_where(scope, Filters((ContentType.MESSAGE.value,), None,
+                                                 channel_id, author_id))
+    now = dict(conn.execute(
+        f"SELECT source_id::text, content FROM ai_engine.documents WHERE {where} "
+        "AND searchable", params).fetchall())
+    clusters = []
+    for cluster in result["clusters"]:
+        ids = [i for i in cluster["message_ids"] if i in now]
+        if not ids:
+            continue
+        clusters.append({**cluster, "size": len(ids), "message_ids": ids,
+                         "representatives": [{"id": r["id"], "text": _short(now[r["id"]])}
+                                             for r in cluster["representatives"]
+                                             if r["id"] in now]})
+    return {**result, "clusters": clusters,
+            "unclustered": [i for i in result["unclustered"] if i in now]}
 
 
 def _answer(result: dict[str, Any], computed_at: datetime, *, fresh: bool) -> dict[str, Any]:

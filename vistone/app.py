@@ -342,6 +342,11 @@ class Vistone(Application[UUID]):
             idempotency, target.id, target.version)
         return self._answer_recorded(idempotency, outcome)
 
+    def prior_answer(self, key: IdempotencyKey | None) -> CommandResult | None:
+        """What a command with ``key`` answered before, if it ran (a retry): lets a
+        command whose preparation is costly (a model call) skip it."""
+        return None if key is None else self._replay_idempotent(key)
+
     def _replay_idempotent(self, key: IdempotencyKey) -> CommandResult | None:
         outcome = self.vistone_recorder.find_idempotent(key)
         return None if outcome is None else self._answer_recorded(key, outcome)

@@ -40,6 +40,7 @@ from domain.roles import Permission, can
 from projections import assistant as conversations
 from projections import search_index
 from vistone.ai import assistant as answers
+from vistone.app import CommandResult
 from vistone.commands import assistant as commands
 
 router = APIRouter(prefix="/v1/organizations/{organization_id}/assistant",
@@ -211,6 +212,10 @@ def ask(organization_id: UUID, conversation_id: UUID, body: Ask, reader: Reads,
     runtime = runtime_of(request)
     role = commands.require_own_conversation(runtime.app, organization_id, conversation_id,
                                              reader.caller)
+    prior = runtime.app.prior_answer(command.idempotency)
+    if prior is not None:  # a retry: the answer it got, without asking any model again
+        return _answered(conversation_id, prior, commands.recorded_answer(
+            runtime.app, conversation_id, prior.version), notice=None)
     question = Conversation.validate_question(body.question)
     scope = search_index.caller_scope(reader.conn, organization_id, role, reader.caller)
     hits = search_index.search(
@@ -234,13 +239,18 @@ def ask(organization_id: UUID, conversation_id: UUID, body: Ask, reader: Reads,
         prompt_tokens=draft.prompt_tokens, completion_tokens=draft.completion_tokens,
         template=draft.template)
     recorded = commands.recorded_answer(runtime.app, conversation_id, result.version)
-    body_out = {"conversation_id": conversation_id, "version": result.version,
-                "position": result.position, **recorded,
-                "notice": draft.notice if recorded["answer"] == draft.answer else None}
+    return _answered(conversation_id, result, recorded,
+                     notice=draft.notice if recorded["answer"] == draft.answer else None)
+
+
+def _answered(conversation_id: UUID, result: CommandResult, recorded: dict[str, Any], *,
+              notice: str | None) -> JSONResponse:
     headers = {"ETag": f'"{result.version}"'}
     if result.position is not None:
         headers["X-Log-Position"] = str(result.position)
-    return JSONResponse(body_out, status_code=201, headers=headers)
+    return JSONResponse({"conversation_id": conversation_id, "version": result.version,
+                         "position": result.position, **recorded, "notice": notice},
+                        status_code=201, headers=headers)
 
 
 def _organizer(reader: Reader, organization_id: UUID) -> None:

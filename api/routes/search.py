@@ -191,6 +191,10 @@ def clusters_of_chats(
     not recomputed on every read. Client users read no channel (404)."""
     role = internal_role(reader.conn, organization_id, reader.caller)
     scope = search_index.caller_scope(reader.conn, organization_id, role, reader.caller)
+    if ContentType.MESSAGE.value not in scope.content_types:
+        # Messages switched off for the organization: nothing to cluster (and no channel
+        # is told apart from another).
+        return reader.answer(chat_clusters.nothing_to_cluster())
     if channel_id is not None and channel_id not in scope.channel_ids:
         raise not_found("channel", channel_id)
     return reader.answer(chat_clusters.chat_clusters(

@@ -13,13 +13,6 @@ from vistone.commands import users
 from vistone.runtime import Runtime
 
 
-@pytest.fixture
-def cli_env(fresh_runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> Runtime:
-    monkeypatch.setenv("DATABASE_URL", fresh_runtime.database.url)
-    monkeypatch.setenv("VISTONE_JWT_SECRET", "cli-test-secret")
-    return fresh_runtime
-
-
 def register(runtime: Runtime, count: int) -> None:
     for i in range(count):
         users.register_user(Command(runtime.app, CommandContext(None)), email=f"cli{i}@x.test",

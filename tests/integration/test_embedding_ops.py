@@ -16,13 +16,6 @@ from vistone.commands import organizations, projects, users
 from vistone.runtime import Runtime
 
 
-@pytest.fixture
-def cli_env(fresh_runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> Runtime:
-    monkeypatch.setenv("DATABASE_URL", fresh_runtime.database.url)
-    monkeypatch.setenv("VISTONE_JWT_SECRET", "cli-test-secret")
-    return fresh_runtime
-
-
 def some_projects(runtime: Runtime, count: int) -> None:
     owner = users.register_user(Command(runtime.app, CommandContext(None)),
                                 email="owner@embed.test", name="Owner",

@@ -27,13 +27,6 @@ META_KEYS = {"actor_id", "organization_id", "correlation_id", "causation_id", "c
              "user_agent"}
 
 
-@pytest.fixture
-def cli_env(fresh_runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> Runtime:
-    monkeypatch.setenv("DATABASE_URL", fresh_runtime.database.url)
-    monkeypatch.setenv("VISTONE_JWT_SECRET", "cli-test-secret")
-    return fresh_runtime
-
-
 def as_actor(runtime: Runtime, actor: UUID | None, *, ip: str | None = None) -> Command:
     return Command(runtime.app, CommandContext(actor, client_ip=ip, user_agent="export-test",
                                                correlation_id="corr-1" if ip else None))

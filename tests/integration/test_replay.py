@@ -30,13 +30,6 @@ from vistone.commands import organizations, projects, tasks, users
 from vistone.runtime import Runtime
 
 
-@pytest.fixture
-def cli_env(fresh_runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> Runtime:
-    monkeypatch.setenv("DATABASE_URL", fresh_runtime.database.url)
-    monkeypatch.setenv("VISTONE_JWT_SECRET", "cli-test-secret")
-    return fresh_runtime
-
-
 def as_actor(runtime: Runtime, actor: UUID | None = None) -> Command:
     return Command(runtime.app, CommandContext(actor))
 

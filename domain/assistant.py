@@ -179,9 +179,9 @@ class Conversation(Aggregate):
 
     @event("Asked")
     def _asked(self, question: str, meta: dict) -> None:
+        # (An untitled conversation is shown by its first question: the read model's
+        # concern; the title here stays what its owner gave.)
         self.turns += 1
-        if not self.title:
-            self.title = question[:MAX_TITLE]
 
     @event("Answered")
     def _answered(self, answer: str, citations: list[dict[str, Any]], mode: str, model: str,

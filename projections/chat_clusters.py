@@ -22,7 +22,7 @@ from psycopg.types.json import Jsonb
 
 from domain.assistant import ContentType
 from projections.search_index import Filters, Scope, message_vectors, visible_where
-from vistone.ai.clustering import ClusterInput, cluster_messages
+from vistone.ai.clustering import ClusterInput, cluster_messages, top_terms
 
 DDL = """CREATE TABLE IF NOT EXISTS ai_engine.chat_clusters (
     scope_key text PRIMARY KEY,
@@ -109,8 +109,14 @@ def _still_readable(conn: Connection[Any], scope: Scope, channel_id: UUID | None
                          "representatives": [{"id": r["id"], "text": _short(now[r["id"]])}
                                              for r in cluster["representatives"]
                                              if r["id"] in now]})
-    return {**result, "clusters": clusters,
-            "unclustered": [i for i in result["unclustered"] if i in now]}
+    unclustered = [i for i in result["unclustered"] if i in now]
+    # Labels from the texts as they are now: a deleted message's words leave with it.
+    terms = top_terms([[now[i] for i in c["message_ids"]] for c in clusters],
+                      [now[i] for i in unclustered])
+    for cluster, words in zip(clusters, terms, strict=True):
+        cluster["terms"], cluster["label"] = list(words), ", ".join(words)
+    return {**result, "clusters": clusters, "unclustered": unclustered,
+            "messages": sum(c["size"] for c in clusters) + len(unclustered)}
 
 
 def _answer(result: dict[str, Any], computed_at: datetime, *, fresh: bool) -> dict[str, Any]:

@@ -625,6 +625,16 @@ def search(conn: Connection[Any], scope: Scope, query: str,
     return hits
 
 
+def readable_sources(conn: Connection[Any], scope: Scope, ids: Sequence[UUID]) -> set[UUID]:
+    """Which of ``ids`` are records the caller may read now (searchable, in scope)."""
+    if not ids:
+        return set()
+    where, params = visible_where(scope, Filters())
+    return {row[0] for row in conn.execute(
+        f"SELECT source_id FROM ai_engine.documents WHERE source_id = ANY(%(ids)s) "
+        f"AND searchable AND {where}", {**params, "ids": list(ids)}).fetchall()}
+
+
 def message_vectors(conn: Connection[Any], scope: Scope, *, channel_id: UUID | None,
                     author_id: UUID | None, limit: int) -> list[tuple[Any, ...]]:
     """(message id, text, mean embedding of its chunks, time) of the embedded messages

@@ -276,6 +276,9 @@ def visible_sql(role: Role) -> str:
         ]
     if not can(role, Permission.MANAGE_CLIENTS):
         conditions.append(_CLIENT_WORK)
+    if not can(role, Permission.MANAGE_ORGANIZATION):
+        # The assistant's prompt templates are read by Organizers only.
+        conditions.append("t.entity_type <> 'prompt_template'")
     return "(" + " AND ".join(conditions) + ")"
 
 

@@ -300,7 +300,12 @@ class Vistone(Application[UUID]):
             raise
         if if_match is not None:
             loaded = uow.loaded_version(target.id)
-            if loaded is not None and loaded != if_match:
+            if loaded is None:
+                # The command creates its record (a create-or-revise by name): there was
+                # no current version for If-Match to match (RFC 9110).
+                raise PreconditionFailed("If-Match names a version, but the record did not "
+                                         "exist yet")
+            if loaded != if_match:
                 raise PreconditionFailed(
                     f"If-Match names version {if_match}, the current version is {loaded}"
                 )

@@ -10,7 +10,7 @@ from uuid import UUID
 from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, Field
 
-from api.access import not_found, organization_role
+from api.access import internal, not_found, organization_role
 from api.contract import CommandAnswer, Page
 from api.deps import (
     CREATES,
@@ -154,8 +154,10 @@ class TemplateView(BaseModel):
     version: int
 
 
+# Letters, digits, spaces, dots, dashes, underscores; no space at either end (a name is
+# stored trimmed: "a " would silently name "a").
 TemplateName = Annotated[str, Path(min_length=1, max_length=MAX_TEMPLATE_NAME,
-                                   pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$")]
+                                   pattern=r"^[A-Za-z0-9]([A-Za-z0-9 ._-]*[A-Za-z0-9._-])?$")]
 
 
 @router.post("/conversations", status_code=201, dependencies=CREATES,
@@ -195,9 +197,33 @@ def conversation_turns(organization_id: UUID, conversation_id: UUID, reader: Rea
                        limit: PageLimit = 50, cursor: PageCursor = None) -> JSONResponse:
     """Questions and answers in order, each answer with its citations, mode, model,
     template and tokens."""
+    role = organization_role(reader.conn, organization_id, reader.caller)
     _own(reader, organization_id, conversation_id)
-    return reader.answer(conversations.turns_page(reader.conn, conversation_id,
-                                                  cursor=cursor, limit=limit))
+    page = conversations.turns_page(reader.conn, conversation_id, cursor=cursor, limit=limit)
+    scope = search_index.caller_scope(reader.conn, organization_id, role, reader.caller)
+    cited = {UUID(c["source_id"]) for turn in page["items"]
+             for c in turn["metadata"].get("citations", [])}
+    readable = search_index.readable_sources(reader.conn, scope, list(cited))
+    for turn in page["items"]:
+        _as_readable_now(turn, readable)
+    return reader.answer(page)
+
+
+WITHHELD_ANSWER = ("(This answer is withheld: it was built from records you may no longer "
+                   "read, or that were deleted since. Ask again for an answer from what "
+                   "you may read now.)")
+
+
+def _as_readable_now(turn: dict[str, Any], readable: set[UUID]) -> None:
+    """An answer is shown while its reader may still read every source it was built
+    from (the ones it cites and the ones it was given): a removed member, a portal
+    switched off or a deleted message ends it, as it ends the sources themselves."""
+    citations = turn["metadata"].get("citations")
+    if not citations or all(UUID(c["source_id"]) in readable for c in citations):
+        return
+    turn["content"] = WITHHELD_ANSWER
+    turn["metadata"] = {**turn["metadata"], "withheld": True, "citations": [
+        c for c in citations if UUID(c["source_id"]) in readable]}
 
 
 @router.post("/conversations/{conversation_id}/questions", status_code=201,
@@ -254,7 +280,8 @@ def _answered(conversation_id: UUID, result: CommandResult, recorded: dict[str, 
 
 
 def _organizer(reader: Reader, organization_id: UUID) -> None:
-    role = organization_role(reader.conn, organization_id, reader.caller)
+    role = internal(organization_role(reader.conn, organization_id, reader.caller),
+                    "organization", organization_id)
     if not can(role, Permission.MANAGE_ORGANIZATION):
         raise ApiProblem(403, "forbidden", "Forbidden",
                          "only Organizers read and write the prompt templates")

@@ -118,7 +118,7 @@ def test_an_offline_answer_quotes_and_cites_what_the_asker_may_read(
     assert hidden["id"] in [c["source_id"] for c in r.json()["citations"]]
 
     listed = turns(client, team.org, team.bob, conversation, answer["position"])
-    assert [(t["turn"], t["role"]) for t in listed] == [(2, "user"), (3, "assistant")]
+    assert [(t["turn"], t["role"]) for t in listed] == [(1, "user"), (2, "assistant")]
     assert listed[0]["content"] == question and listed[0]["metadata"] == {}
     assert listed[1]["content"] == answer["answer"]
     meta = listed[1]["metadata"]
@@ -210,32 +210,27 @@ def test_a_conversation_is_its_starters_alone(client: TestClient) -> None:
     assert ask(client, team.org, team.bob, conversation, "x").status_code == 404
 
 
-def test_a_client_portal_user_asks_about_their_projects_only(client: TestClient,
-                                                             runtime: Runtime) -> None:
+def test_a_client_portal_user_does_not_use_the_assistant(client: TestClient,
+                                                         runtime: Runtime) -> None:
+    """The Client role writes nothing but feedback and proposal answers, and an answer
+    would outlive the portal's scope: no conversation (search reads the portal)."""
     ann = new_person(client, "Ann")
     org = new_organization(client, ann)["id"]
     acme = add_client(client, ann, org, "Acme")["id"]
     carl, _ = add_portal_user(client, ann, org, acme, "Carl")
-    o = org_url(org)
-    mine = ok(client.post(f"{o}/projects", json={"name": "Ocelot site", "client_id": acme},
-                          headers=ann.headers))["id"]
-    other = ok(client.post(f"{o}/projects", json={"name": "Ocelot internal"},
-                           headers=ann.headers))["id"]
-    visible = ok(client.post(f"{o}/projects/{mine}/tasks", json={"title": "Ocelot banner"},
-                             headers=ann.headers))
-    hidden = ok(client.post(f"{o}/projects/{other}/tasks",
-                            json={"title": "Ocelot pricing secret"}, headers=ann.headers))
-    channel = ok(client.post(f"{o}/channels", json={"kind": "team", "name": "ocelot"},
-                             headers=ann.headers))["id"]
-    said = ok(client.post(f"{o}/channels/{channel}/messages",
-                          json={"content": "ocelot margin is huge"}, headers=ann.headers))
-    embedded(runtime, max(hidden["position"], said["position"]))
-    conversation = start(client, org, carl)["id"]
-    r = ask(client, org, carl, conversation, "ocelot pricing margin", said["position"])
-    assert r.status_code == 201, r.text
-    cited = {c["source_id"] for c in r.json()["citations"]}
-    assert cited <= {mine, visible["id"]} and cited, r.json()
-    assert "secret" not in r.json()["answer"] and "margin" not in r.json()["answer"]
+    before = head(runtime)
+    r = client.post(f"{org_url(org)}/assistant/conversations", json={}, headers=carl.headers)
+    assert r.status_code == 403 and r.json()["type"].endswith("/forbidden"), r.text
+    # Nor on a conversation started before they became a Client.
+    bob = new_person(client, "Bob")
+    add_member(client, ann, org, bob, "Contributor")
+    conversation = start(client, org, bob)["id"]
+    r = client.patch(f"{org_url(org)}/members/{bob.id}", json={"role": "Client"},
+                     headers=ann.headers)
+    assert r.status_code == 200, r.text
+    r = ask(client, org, bob, conversation, "anything", r.json()["position"])
+    assert r.status_code == 403, r.text
+    assert head(runtime) > before  # (the role change and the start were written)
 
 
 def test_bad_questions_are_refused_and_write_nothing(client: TestClient,
@@ -325,13 +320,14 @@ def test_twenty_concurrent_asks_on_one_conversation(client: TestClient,
     position = max(o.json()["position"] for o in answered)
     listed = turns(client, team.org, team.bob, conversation, position)
     assert len(listed) == 2 * len(answered)
-    assert [t["turn"] for t in listed] == list(range(2, 2 + 2 * len(answered)))
+    assert [t["turn"] for t in listed] == list(range(1, 1 + 2 * len(answered)))
     # Each question is followed by its own answer, never another's.
     for question, answer in zip(listed[::2], listed[1::2], strict=True):
         assert (question["role"], answer["role"]) == ("user", "assistant")
         assert question["content"].startswith("compost question")
     by_version = {o.json()["version"]: o.json()["answer"] for o in answered}
-    assert {t["turn"]: t["content"] for t in listed[1::2]} == by_version
+    # (An answer at version v is turn v - 1: Started is version 1.)
+    assert {t["turn"] + 1: t["content"] for t in listed[1::2]} == by_version
     asked = sorted(t["content"] for t in listed[::2])
     assert len(set(asked)) == len(asked)
     r = client.get(conversation_url(team.org, conversation),

@@ -107,7 +107,7 @@ def cluster_messages(items: Sequence[ClusterInput], *, min_cluster_size: int = 3
     labels = _cluster_labels(vectors, min_cluster_size, cohesion)
     members = [np.flatnonzero(labels == label) for label in range(int(labels.max()) + 1)]
     noise = np.flatnonzero(labels == -1)
-    terms = _top_terms([[ordered[i].text for i in group] for group in members],
+    terms = top_terms([[ordered[i].text for i in group] for group in members],
                        [ordered[i].text for i in noise])
 
     clusters = [_cluster(ordered, vectors, group, group_terms)
@@ -176,7 +176,7 @@ def _is_cohesive(vectors: np.ndarray, cohesion: float) -> bool:
     return bool((similarity_to_others >= cohesion).all())
 
 
-def _top_terms(cluster_texts: list[list[str]], noise_texts: list[str]) -> list[tuple[str, ...]]:
+def top_terms(cluster_texts: list[list[str]], noise_texts: list[str]) -> list[tuple[str, ...]]:
     """Each cluster's top terms by c-TF-IDF against all the texts, unclustered included."""
     if not cluster_texts:
         return []

@@ -16,7 +16,7 @@ from domain.assistant import (
     PromptTemplate,
     SearchAccess,
 )
-from domain.base import NotFound
+from domain.base import Forbidden, NotFound
 from domain.organization import Organization
 from domain.roles import Permission, Role
 from vistone.app import Command, CommandResult, UnitOfWork, Vistone
@@ -66,7 +66,8 @@ def start_conversation(command: Command, organization_id: UUID,
     user = require_actor(ctx)
 
     def decide(uow: UnitOfWork) -> Conversation:
-        member_role(uow, ctx, organization_id)
+        _, role = member_role(uow, ctx, organization_id)
+        _not_a_client(role)
         return uow.add(Conversation.start(organization_id, user, title, ctx.meta))
 
     return command.execute(decide)
@@ -81,7 +82,8 @@ def record_exchange(command: Command, organization_id: UUID, conversation_id: UU
     user = require_actor(ctx)
 
     def decide(uow: UnitOfWork) -> Conversation:
-        member_role(uow, ctx, organization_id)
+        _, role = member_role(uow, ctx, organization_id)
+        _not_a_client(role)
         conversation = uow.find(Conversation, conversation_id)
         if conversation is None or conversation.organization_id != organization_id \
                 or conversation.person_id != user:
@@ -105,12 +107,22 @@ def require_own_conversation(app: Vistone, organization_id: UUID, conversation_i
         if isinstance(organization, Organization) and not organization.deleted else None
     if role is None:
         raise NotFound(f"organization {organization_id} not found")
+    _not_a_client(role)
     conversation = _find(app, conversation_id)
     if not isinstance(conversation, Conversation) \
             or conversation.organization_id != organization_id \
             or conversation.person_id != user_id:
         raise NotFound(f"conversation {conversation_id} not found")
     return role
+
+
+def _not_a_client(role: Role) -> None:
+    """The Client role reads its portal and writes nothing but feedback and proposal
+    answers (docs/permissions.md): a conversation is a write, and its answers would
+    outlive the portal's scope."""
+    if role is Role.CLIENT:
+        raise Forbidden("the Client role does not use the assistant; search reads the "
+                        "portal's projects")
 
 
 def _find(app: Vistone, aggregate_id: UUID) -> Any:

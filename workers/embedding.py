@@ -35,6 +35,7 @@ from projections.search_index import (
     claim_pending,
     release_claims,
     store_embeddings,
+    vector_literal,
 )
 from vistone.ai.embedders import Embedder, ProviderError
 
@@ -135,7 +136,7 @@ class EmbeddingWorker:
         if hits:
             with self.pool.connection() as conn:
                 outcome.from_cache = store_embeddings(
-                    conn, storage, hits, [_parse(cached[c.text_hash]) for c in hits])
+                    conn, storage, hits, [cached[c.text_hash] for c in hits])
         if misses:
             try:
                 vectors = self._embed(misses)
@@ -143,13 +144,14 @@ class EmbeddingWorker:
                 self._failed(storage, misses, error)
                 outcome.failed = len(misses)
                 return outcome
+            literals = [vector_literal(v) for v in vectors]  # once: formatting costs
             with self.pool.connection() as conn, conn.transaction():
                 conn.execute(
                     "INSERT INTO ai_engine.embedding_cache (model, text_hash, embedding) "
                     "SELECT %s, h, e::vector FROM unnest(%s::text[], %s::text[]) AS v(h, e) "
                     "ON CONFLICT DO NOTHING",
-                    (name, [c.text_hash for c in misses], [_text(v) for v in vectors]))
-                outcome.stored = store_embeddings(conn, storage, misses, vectors)
+                    (name, [c.text_hash for c in misses], literals))
+                outcome.stored = store_embeddings(conn, storage, misses, literals)
             self._succeeded(len(misses))
         outcome.stored += outcome.from_cache
         return outcome
@@ -233,14 +235,6 @@ class EmbeddingWorker:
                 self._stop.wait(IDLE_SECONDS)
             elif outcome.failed and not outcome.stored:
                 self._stop.wait(1.0)  # the claims carry the real delay; don't spin
-
-
-def _text(vector: Any) -> str:
-    return "[" + ",".join(repr(float(x)) for x in vector) + "]"
-
-
-def _parse(text: str) -> list[float]:
-    return [float(x) for x in text.strip("[]").split(",")]
 
 
 def health(conn: psycopg.Connection[Any], model: str) -> dict[str, Any] | None:

@@ -10,7 +10,7 @@ from uuid import UUID
 from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, Field
 
-from api.access import internal, not_found, organization_role
+from api.access import internal, internal_role, not_found, organization_role
 from api.contract import CommandAnswer, Page
 from api.deps import (
     CREATES,
@@ -172,14 +172,15 @@ def start_conversation(organization_id: UUID, body: StartConversation,
 @router.get("/conversations", response_model=Page[ConversationView])
 def my_conversations(organization_id: UUID, reader: Reads, limit: PageLimit = 50,
                      cursor: PageCursor = None) -> JSONResponse:
-    """The caller's own conversations, most recently active first."""
-    organization_role(reader.conn, organization_id, reader.caller)
+    """The caller's own conversations, most recently active first (the Client role has
+    none: 404)."""
+    internal_role(reader.conn, organization_id, reader.caller)
     return reader.answer(conversations.conversations_page(
         reader.conn, organization_id, reader.caller, cursor=cursor, limit=limit))
 
 
 def _own(reader: Reader, organization_id: UUID, conversation_id: UUID) -> dict[str, Any]:
-    organization_role(reader.conn, organization_id, reader.caller)
+    internal_role(reader.conn, organization_id, reader.caller)
     found = conversations.conversation(reader.conn, organization_id, conversation_id)
     if found is None or found["user_id"] != reader.caller:
         raise not_found("conversation", conversation_id)
@@ -197,7 +198,7 @@ def conversation_turns(organization_id: UUID, conversation_id: UUID, reader: Rea
                        limit: PageLimit = 50, cursor: PageCursor = None) -> JSONResponse:
     """Questions and answers in order, each answer with its citations, mode, model,
     template and tokens."""
-    role = organization_role(reader.conn, organization_id, reader.caller)
+    role = internal_role(reader.conn, organization_id, reader.caller)
     _own(reader, organization_id, conversation_id)
     page = conversations.turns_page(reader.conn, conversation_id, cursor=cursor, limit=limit)
     scope = search_index.caller_scope(reader.conn, organization_id, role, reader.caller)

@@ -129,8 +129,8 @@ class SetContentType(Strict):
 @router.get("/search/content-types", response_model=ContentTypeSettings)
 def content_types(organization_id: UUID, reader: Reads) -> JSONResponse:
     """Which content types the organization's search and assistant use (seed:
-    ``RagAccessControl``); every member may read it."""
-    organization_role(reader.conn, organization_id, reader.caller)
+    ``RagAccessControl``); every internal member may read it."""
+    internal_role(reader.conn, organization_id, reader.caller)
     disabled = search_index.disabled_types(reader.conn, organization_id)
     return reader.answer({"items": [{"content_type": t.value, "enabled": t.value not in disabled}
                                     for t in ContentType]})

@@ -67,6 +67,7 @@ class Portal:
     carls_message: str
     time_log: str
     position: int
+    conversation: str = ""  # Ann's, with the assistant
 
     def visible(self) -> set[str]:
         """The ids Carl may meet (his client's things and the people on them)."""
@@ -142,10 +143,12 @@ def build_portal(client: TestClient) -> Portal:
     logged = ok(client.post(f"{base(org)}/time-logs",
                             json={"task_id": acme_task, "work_date": "2024-05-02",
                                   "hours": 3}, headers=ann.headers))
+    conversation = ok(client.post(f"{base(org)}/assistant/conversations", json={},
+                                  headers=ann.headers))
     return Portal(org, ann, zed, carl, gina, acme, globex, acme_project, acme_task, sent,
                   draft, acme_feedback, globex_project, globex_task, other_project,
                   globex_proposal, globex_feedback, team, project_channel, message, carls,
-                  carls_message, logged["id"], logged["position"])
+                  carls_message, logged["id"], conversation["position"], conversation["id"])
 
 
 @pytest.fixture(scope="module")
@@ -473,6 +476,8 @@ PORTAL_READS = frozenset({
     "/proposals/{proposal_id}", "/feedback/{feedback_id}",
     # the activity of the projects linked to the client (docs/timeline.md)
     "/activity", "/projects/{project_id}/history", "/tasks/{task_id}/history",
+    # search over those projects and their tasks (docs/search.md)
+    "/search",
 })
 
 
@@ -488,13 +493,14 @@ def test_every_read_answers_the_portal_user_within_its_scope(
                "task_id": p.globex_task, "client_id": p.globex,
                "proposal_id": p.globex_proposal, "feedback_id": p.globex_feedback,
                "channel_id": p.team_channel, "message_id": p.message,
-               "time_log_id": p.time_log, "user_id": p.zed.id}
+               "time_log_id": p.time_log, "user_id": p.zed.id,
+               "conversation_id": p.conversation}
     inside = {**outside, "project_id": p.acme_project, "task_id": p.acme_task,
               "client_id": p.acme, "proposal_id": p.acme_proposal_sent,
               "feedback_id": p.acme_feedback, "channel_id": p.carls_channel,
               "message_id": p.carls_message, "user_id": p.carl.id}
     # Query parameters some reads need (time totals, time travel); the others ignore them.
-    days = {"from": "2024-05-01", "to": "2024-05-31", "as_of_version": "1"}
+    days = {"from": "2024-05-01", "to": "2024-05-31", "as_of_version": "1", "q": "plan"}
     of_the_portal = path[len(ORGANIZATION_PATHS):] in PORTAL_READS
     for values in (outside, inside):
         url = fill(path, values)

@@ -109,7 +109,9 @@ def world(client: TestClient) -> dict[str, Any]:
                 headers=ann.headers)
     proposal = made(f"/clients/{acme}/proposals", {"title": "Fuzzed proposal"})
     feedback = made(f"/clients/{acme}/feedback", {"project_id": project, "rating": 4})
+    conversation = made("/assistant/conversations", {})
     return {"person": ann, "ids": {
+        "conversation_id": conversation, "name": "fuzzed", "content_type": "task",
         "organization_id": org, "project_id": project, "task_id": task, "item_id": item,
         "channel_id": channel, "message_id": message, "time_log_id": time_log,
         "user_id": bob.id, "depends_on_id": task, "client_id": acme, "proposal_id": proposal,

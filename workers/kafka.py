@@ -1,0 +1,53 @@
+"""The Kafka adapter: an idempotent producer with acks=all that delivers a batch of
+records and returns only once the broker acknowledged every one of them (kafka-python 3),
+and the topics the relay publishes to."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+
+from kafka import KafkaProducer
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from workers.relay import CONTEXTS, TOPIC_PREFIX, Record
+
+PARTITIONS = 6
+ACK_TIMEOUT_SECONDS = 30.0
+
+
+def relay_topics() -> list[str]:
+    return sorted({f"{TOPIC_PREFIX}.{context}.events" for context in CONTEXTS.values()})
+
+
+def ensure_topics(bootstrap: str, partitions: int = PARTITIONS) -> None:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="vistone-relay-admin")
+    try:
+        existing = set(admin.list_topics())
+        missing = [NewTopic(t, num_partitions=partitions, replication_factor=1)
+                   for t in relay_topics() if t not in existing]
+        if missing:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another relay made them
+                admin.create_topics(missing)
+    finally:
+        admin.close()
+
+
+class KafkaSender:
+    def __init__(self, bootstrap: str) -> None:
+        # The idempotent producer: a retried send is not written twice, and order per
+        # partition holds across retries.
+        self.producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all",
+                                      enable_idempotence=True, client_id="vistone-relay",
+                                      linger_ms=5)
+
+    def __call__(self, records: Sequence[Record]) -> None:
+        futures = [self.producer.send(r.topic, key=r.key, value=r.value, headers=r.headers)
+                   for r in records]
+        self.producer.flush(timeout=ACK_TIMEOUT_SECONDS)
+        for future in futures:
+            future.get(timeout=ACK_TIMEOUT_SECONDS)  # raises the broker's error, if any
+
+    def close(self) -> None:
+        self.producer.close()

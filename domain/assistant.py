@@ -145,6 +145,8 @@ class Conversation(Aggregate):
     not in the state the timeline compares.)"""
 
     PERSONAL_FIELDS = frozenset({"title"})
+    # What people wrote and read, carried by the events only (never published).
+    PERSONAL_EVENT_FIELDS = frozenset({"question", "answer", "citations"})
 
     @event("Started")
     def __init__(self, organization_id: UUID, person_id: UUID, title: str,

@@ -99,8 +99,20 @@ def envelope(position: int, event: Any) -> dict[str, Any]:
     """The published form of the event at ``position`` (documented in docs/kafka.md)."""
     cls = aggregate_class_of(event)
     withheld = withheld_attributes(cls)
-    data = {k: json_value(v) for k, v in vars(event).items()
-            if k not in _NOT_DATA and k not in withheld}
+    data: dict[str, Any] = {}
+    left_out: list[str] = []
+    for name, value in vars(event).items():
+        if name in _NOT_DATA:
+            continue
+        if name in withheld:
+            left_out.append(name)
+        elif isinstance(value, dict):
+            # A dict of changed fields (``Client.Updated(changes=…)``): its personal
+            # fields are left out too.
+            data[name] = {k: json_value(v) for k, v in value.items() if k not in withheld}
+            left_out += [f"{name}.{k}" for k in value if k in withheld]
+        else:
+            data[name] = json_value(value)
     meta = getattr(event, "meta", None) or {}
     return {
         "envelope_version": ENVELOPE_VERSION,
@@ -112,7 +124,7 @@ def envelope(position: int, event: Any) -> dict[str, Any]:
         "occurred_at": event.timestamp.isoformat(),
         "metadata": {name: meta.get(name) for name in _PUBLIC_META},
         "data": data,
-        "withheld": sorted(withheld & set(vars(event))),
+        "withheld": sorted(left_out),
     }
 
 

@@ -96,6 +96,12 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("--output", metavar="FILE",
                         help="write to FILE (complete or not at all) instead of stdout")
 
+    relay = commands.add_parser(
+        "relay", help="publish the log to Kafka (KAFKA_BOOTSTRAP_SERVERS), at least once, "
+        "from the stored position")
+    relay.add_argument("--from", dest="from_position", type=int, metavar="POSITION",
+                       help="publish again from this log position (e.g. onto a new broker)")
+
     commands.add_parser("demo", help="load the demo organization (idempotent)")
 
     args = parser.parse_args(argv)
@@ -105,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     try:
         handler = {"serve": _serve, "worker": _worker, "status": _status, "embed": _embed,
-                   "rebuild": _rebuild, "replay": _replay, "export": _export,
+                   "relay": _relay, "rebuild": _rebuild, "replay": _replay, "export": _export,
                    "demo": _demo}[args.command]
         return handler(settings, args)
     except KeyError as e:
@@ -219,6 +225,30 @@ def _embed(settings: Settings, args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, lambda *_: worker.stop())
         print(f"embedding worker running: {index.embedding.name}", flush=True)
         worker.run_forever()
+        return 0
+    finally:
+        runtime.close()
+
+
+def _relay(settings: Settings, args: argparse.Namespace) -> int:
+    from workers.kafka import KafkaSender, ensure_topics
+    from workers.relay import Relay
+
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if not bootstrap:
+        print("set KAFKA_BOOTSTRAP_SERVERS", file=sys.stderr)
+        return 2
+    runtime = Runtime.open(settings)
+    try:
+        ensure_topics(bootstrap)
+        relay = Relay(runtime.app, runtime.pool, KafkaSender(bootstrap))
+        if args.from_position is not None:
+            relay.restart_from(args.from_position)
+        signal.signal(signal.SIGTERM, lambda *_: relay.stop())
+        signal.signal(signal.SIGINT, lambda *_: relay.stop())
+        print(f"relay running from log position {relay.position() + 1} to {bootstrap}",
+              flush=True)
+        relay.run_forever()
         return 0
     finally:
         runtime.close()

@@ -203,3 +203,25 @@ def test_nothing_personal_is_published_for_any_event(fresh_runtime: Runtime, v: 
         found = [e["type"] for e in envelopes
                  if any(secret in leaf for leaf in strings_in(e))]
         assert not found, (secret[:40], found[:5])
+
+
+def test_the_relay_refuses_a_log_whose_inserts_do_not_lock(fresh_runtime: Runtime) -> None:
+    datastore = fresh_runtime.app.recorder.datastore  # type: ignore[attr-defined]
+    datastore.enable_db_functions = True
+    try:
+        with pytest.raises(RuntimeError, match="commit order"):
+            Relay(fresh_runtime.app, fresh_runtime.pool, lambda records: None)
+    finally:
+        datastore.enable_db_functions = False
+
+
+def test_a_failed_send_stores_no_position(fresh_runtime: Runtime) -> None:
+    some_work(fresh_runtime, "f", count=1)
+
+    def broker_down(records: Any) -> None:
+        raise ConnectionError("broker down")
+
+    relay = Relay(fresh_runtime.app, fresh_runtime.pool, broker_down)
+    with pytest.raises(ConnectionError):
+        relay.run_once()
+    assert relay.position() == 0

@@ -186,15 +186,15 @@ class SearchIndexReadModel(ReadModel):
         if not ids:
             return {}
         rows = cursor.execute(
-            "SELECT source_id, topic, version, state, content_hash, searchable "
+            "SELECT source_id, topic, version, state, content_hash "
             "FROM documents WHERE source_id = ANY(%s)", (ids,)).fetchall()
         found = {}
-        for source_id, topic, version, state, content_hash, searchable in rows:
+        for source_id, topic, version, state, content_hash in rows:
             aggregate = Snapshot(  # type: ignore[call-arg]
                 originator_id=source_id, originator_version=version,
                 timestamp=Snapshot.create_timestamp(), topic=topic,
                 state=self._transcoder.decode(state)).mutate(None)
-            found[source_id] = _Record(aggregate, None, content_hash, searchable)
+            found[source_id] = _Record(aggregate, None, content_hash)
         return found
 
     def _archived(self, cursor: Cursor[Any], kept: dict[UUID, _Record]) -> set[UUID]:
@@ -212,9 +212,7 @@ class SearchIndexReadModel(ReadModel):
             raise LookupError(f"no state kept for {event.originator_id} before version "
                               f"{event.originator_version}")
         aggregate = event.mutate(None if created or record is None else record.aggregate)
-        return _Record(aggregate, event.timestamp,
-                       record.stored_hash if record else None,
-                       record.stored_searchable if record else False)
+        return _Record(aggregate, event.timestamp, record.stored_hash if record else None)
 
     def _archive_project(self, cursor: Cursor[Any], project_id: UUID) -> None:
         cursor.execute("INSERT INTO archived_projects (project_id) VALUES (%s) "
@@ -315,8 +313,7 @@ class SearchIndexReadModel(ReadModel):
 class _Record:
     aggregate: Any
     synced_at: datetime | None
-    stored_hash: str | None
-    stored_searchable: bool
+    stored_hash: str | None  # of the document as stored: None while not searchable
 
     @property
     def organization_id(self) -> Any:

@@ -24,7 +24,6 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.domain import Snapshot
 from eventsourcing.utils import get_topic
 from psycopg import Connection, Cursor
 from psycopg.sql import SQL, Identifier
@@ -39,7 +38,7 @@ from projections.base import ReadModel
 from projections.projects import visible_projects_sql
 from projections.search_sources import FORMATTERS, Document
 from projections.table import Table
-from projections.transcoding import state_transcoder
+from projections.transcoding import KeptState
 from vistone.ai.chunking import Chunk, chunk_document
 from vistone.ai.embedders import EmbeddingSpec
 from vistone.ai.fusion import reciprocal_rank_fusion
@@ -142,7 +141,7 @@ class SearchIndexReadModel(ReadModel):
             "CREATE INDEX documents_project ON documents (project_id) "
             "WHERE project_id IS NOT NULL",
         )
-        self._transcoder = state_transcoder()
+        self._states = KeptState()
         self._topics = tuple(sorted(
             [get_topic(c) for cls in indexed_classes() for c in _event_classes(cls)]
             + [get_topic(c) for c in _event_classes(SearchAccess)]
@@ -190,10 +189,7 @@ class SearchIndexReadModel(ReadModel):
             "FROM documents WHERE source_id = ANY(%s)", (ids,)).fetchall()
         found = {}
         for source_id, topic, version, state, content_hash in rows:
-            aggregate = Snapshot(  # type: ignore[call-arg]
-                originator_id=source_id, originator_version=version,
-                timestamp=Snapshot.create_timestamp(), topic=topic,
-                state=self._transcoder.decode(state)).mutate(None)
+            aggregate = self._states.restore(source_id, topic, version, state)
             found[source_id] = _Record(aggregate, None, content_hash)
         return found
 
@@ -253,13 +249,13 @@ class SearchIndexReadModel(ReadModel):
             if document is not None and document.project_id in archived:
                 document = None
             digest = None if document is None else _content_hash(document)
-            snapshot = Snapshot.take(aggregate)
+            topic, state = self._states.keep(aggregate)
             rows.append((
                 aggregate.id, entity_type(type(aggregate)), aggregate.organization_id,
                 *(_scope(document)), document.title if document else "",
                 document.content if document else "", document.link if document else "",
-                digest, document is not None, record.synced_at, snapshot.topic,
-                aggregate.version, self._transcoder.encode(snapshot.state)))
+                digest, document is not None, record.synced_at, topic, aggregate.version,
+                state))
             if digest != record.stored_hash:
                 changed.append((record, document))
         cursor.executemany(

@@ -24,7 +24,6 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.domain import Snapshot
 from eventsourcing.utils import get_topic
 from psycopg import Connection, Cursor
 from psycopg.sql import SQL, Identifier
@@ -39,7 +38,7 @@ from projections.base import ReadModel
 from projections.projects import visible_projects_sql
 from projections.search_sources import FORMATTERS, Document
 from projections.table import Table
-from projections.transcoding import state_transcoder
+from projections.transcoding import KeptState
 from vistone.ai.chunking import Chunk, chunk_document
 from vistone.ai.embedders import EmbeddingSpec
 from vistone.ai.fusion import reciprocal_rank_fusion
@@ -142,7 +141,7 @@ class SearchIndexReadModel(ReadModel):
             "CREATE INDEX documents_project ON documents (project_id) "
             "WHERE project_id IS NOT NULL",
         )
-        self._transcoder = state_transcoder()
+        self._states = KeptState()
         self._topics = tuple(sorted(
             [get_topic(c) for cls in indexed_classes() for c in _event_classes(cls)]
             + [get_topic(c) for c in _event_classes(SearchAccess)]
@@ -186,15 +185,12 @@ class SearchIndexReadModel(ReadModel):
         if not ids:
             return {}
         rows = cursor.execute(
-            "SELECT source_id, topic, version, state, content_hash, searchable "
+            "SELECT source_id, topic, version, state, content_hash "
             "FROM documents WHERE source_id = ANY(%s)", (ids,)).fetchall()
         found = {}
-        for source_id, topic, version, state, content_hash, searchable in rows:
-            aggregate = Snapshot(  # type: ignore[call-arg]
-                originator_id=source_id, originator_version=version,
-                timestamp=Snapshot.create_timestamp(), topic=topic,
-                state=self._transcoder.decode(state)).mutate(None)
-            found[source_id] = _Record(aggregate, None, content_hash, searchable)
+        for source_id, topic, version, state, content_hash in rows:
+            aggregate = self._states.restore(source_id, topic, version, state)
+            found[source_id] = _Record(aggregate, None, content_hash)
         return found
 
     def _archived(self, cursor: Cursor[Any], kept: dict[UUID, _Record]) -> set[UUID]:
@@ -212,9 +208,7 @@ class SearchIndexReadModel(ReadModel):
             raise LookupError(f"no state kept for {event.originator_id} before version "
                               f"{event.originator_version}")
         aggregate = event.mutate(None if created or record is None else record.aggregate)
-        return _Record(aggregate, event.timestamp,
-                       record.stored_hash if record else None,
-                       record.stored_searchable if record else False)
+        return _Record(aggregate, event.timestamp, record.stored_hash if record else None)
 
     def _archive_project(self, cursor: Cursor[Any], project_id: UUID) -> None:
         cursor.execute("INSERT INTO archived_projects (project_id) VALUES (%s) "
@@ -255,13 +249,13 @@ class SearchIndexReadModel(ReadModel):
             if document is not None and document.project_id in archived:
                 document = None
             digest = None if document is None else _content_hash(document)
-            snapshot = Snapshot.take(aggregate)
+            topic, state = self._states.keep(aggregate)
             rows.append((
                 aggregate.id, entity_type(type(aggregate)), aggregate.organization_id,
                 *(_scope(document)), document.title if document else "",
                 document.content if document else "", document.link if document else "",
-                digest, document is not None, record.synced_at, snapshot.topic,
-                aggregate.version, self._transcoder.encode(snapshot.state)))
+                digest, document is not None, record.synced_at, topic, aggregate.version,
+                state))
             if digest != record.stored_hash:
                 changed.append((record, document))
         cursor.executemany(
@@ -315,8 +309,7 @@ class SearchIndexReadModel(ReadModel):
 class _Record:
     aggregate: Any
     synced_at: datetime | None
-    stored_hash: str | None
-    stored_searchable: bool
+    stored_hash: str | None  # of the document as stored: None while not searchable
 
     @property
     def organization_id(self) -> Any:

@@ -17,7 +17,6 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.domain import Snapshot
 from psycopg import Connection, Cursor
 from psycopg.types.json import Jsonb
 
@@ -35,7 +34,7 @@ from domain.state import (
 from projections.base import ReadModel
 from projections.paging import Order, page_of
 from projections.table import Table
-from projections.transcoding import state_transcoder
+from projections.transcoding import KeptState
 
 # The ids a row is scoped by, taken from the aggregate's fields (``project_id``...) or,
 # for the aggregate of that type itself, its own id: how permissions find the row.
@@ -107,7 +106,7 @@ class TimelineReadModel(ReadModel):
     tables = ("timeline",)
 
     def __init__(self) -> None:
-        self._transcoder = state_transcoder()
+        self._states = KeptState()
 
     @property
     def topics(self) -> tuple[str, ...]:
@@ -141,14 +140,11 @@ class TimelineReadModel(ReadModel):
             [self._kept(aggregate) for aggregate in aggregates.values()])
 
     def _restore(self, entity_id: UUID, topic: str, version: int, state: bytes) -> Any:
-        return Snapshot(originator_id=entity_id, originator_version=version,  # type: ignore[call-arg]
-                        timestamp=Snapshot.create_timestamp(), topic=topic,
-                        state=self._transcoder.decode(state)).mutate(None)
+        return self._states.restore(entity_id, topic, version, state)
 
     def _kept(self, aggregate: Any) -> tuple[Any, ...]:
-        snapshot = Snapshot.take(aggregate)
-        return (aggregate.id, snapshot.topic, aggregate.version,
-                self._transcoder.encode(snapshot.state))
+        topic, state = self._states.keep(aggregate)
+        return (aggregate.id, topic, aggregate.version, state)
 
     def _record(self, position: int, event: Any, aggregate: Any) -> tuple[Any, dict[str, Any]]:
         """Mutate ``aggregate`` (None before its first event) with ``event``; answer it

@@ -5,7 +5,10 @@ definition, so the event store and the timeline's kept states read the same valu
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
+from uuid import UUID
 
+from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import (
     DatetimeAsISO,
     DecimalAsStr,
@@ -33,3 +36,21 @@ def state_transcoder() -> JSONTranscoder:
     for transcoding in (UUIDAsHex(), DecimalAsStr(), DatetimeAsISO(), DateAsISO()):
         transcoder.register(transcoding)
     return transcoder
+
+
+class KeptState:
+    """An aggregate's state as a consumer keeps it between events (the timeline, the
+    search index): (topic, encoded state) out, the aggregate back in, ready for its next
+    event to mutate — the library's snapshot mechanism, stored in the consumer's table."""
+
+    def __init__(self) -> None:
+        self._transcoder = state_transcoder()
+
+    def keep(self, aggregate: Any) -> tuple[str, bytes]:
+        snapshot = Snapshot.take(aggregate)
+        return snapshot.topic, self._transcoder.encode(snapshot.state)
+
+    def restore(self, aggregate_id: UUID, topic: str, version: int, state: bytes) -> Any:
+        return Snapshot(originator_id=aggregate_id, originator_version=version,  # type: ignore[call-arg]
+                        timestamp=Snapshot.create_timestamp(), topic=topic,
+                        state=self._transcoder.decode(state)).mutate(None)

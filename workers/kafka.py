@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 
-from kafka import KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
@@ -34,15 +34,42 @@ def ensure_topics(bootstrap: str, partitions: int = PARTITIONS) -> None:
         admin.close()
 
 
+def topics_are_empty(bootstrap: str) -> bool:
+    """Whether no relay topic holds a record, ever (end offsets never go back, even when
+    retention deletes records): a new broker. Missing topics are created."""
+    ensure_topics(bootstrap)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, client_id="vistone-relay-check",
+                             enable_auto_commit=False)
+    try:
+        partitions = [TopicPartition(topic, p) for topic in relay_topics()
+                      for p in (consumer.partitions_for_topic(topic) or ())]
+        return not any(consumer.end_offsets(partitions).values())
+    finally:
+        consumer.close()
+
+
 class KafkaSender:
+    """The relay's broker (``workers.relay.Broker``) on a Kafka cluster."""
+
     def __init__(self, bootstrap: str) -> None:
+        self.bootstrap = bootstrap
+        self.producer = self._producer()
+
+    def _producer(self) -> KafkaProducer:
         # The idempotent producer: a retried send is not written twice, and order per
         # partition holds across retries.
-        self.producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all",
-                                      enable_idempotence=True, client_id="vistone-relay",
-                                      linger_ms=5)
+        return KafkaProducer(bootstrap_servers=self.bootstrap, acks="all",
+                             enable_idempotence=True, client_id="vistone-relay", linger_ms=5)
 
-    def __call__(self, records: Sequence[Record]) -> None:
+    def reset(self) -> None:
+        with contextlib.suppress(Exception):
+            self.producer.close(timeout=5)
+        self.producer = self._producer()
+
+    def is_empty(self) -> bool:
+        return topics_are_empty(self.bootstrap)
+
+    def send(self, records: Sequence[Record]) -> None:
         futures = [self.producer.send(r.topic, key=r.key, value=r.value, headers=r.headers)
                    for r in records]
         self.producer.flush(timeout=ACK_TIMEOUT_SECONDS)

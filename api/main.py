@@ -45,6 +45,8 @@ def create_app(runtime: Runtime, *, run_projections: bool | None = None) -> Fast
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if in_process:
             runtime.start_projections()
+            if runtime.settings.run_kafka_in_server:
+                runtime.start_kafka()
         yield
 
     app = FastAPI(

@@ -49,8 +49,9 @@ def data_dir() -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def settings(data_dir: Path) -> Settings:
+    # The Kafka pipeline only where a test asks for it (the ``kafka`` fixtures).
     return Settings(data_dir=data_dir, jwt_secret=secrets.token_urlsafe(32), db_pool_size=8,
-                    read_wait_seconds=5.0)
+                    read_wait_seconds=5.0, run_kafka_in_server=False)
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,7 @@ from projections.registry import all_read_models, read_models_named
 from projections.runner import ProjectionRunner
 from vistone.config import Settings
 from vistone.runtime import Runtime
+from workers.broker import EmbeddedBroker
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,6 +103,12 @@ def main(argv: list[str] | None = None) -> int:
     relay.add_argument("--from", dest="from_position", type=int, metavar="POSITION",
                        help="publish again from this log position (e.g. onto a new broker)")
 
+    analytics = commands.add_parser(
+        "analytics", help="apply the log from Kafka (KAFKA_BOOTSTRAP_SERVERS) to the "
+        "analytics tables, exactly once; run several to share the partitions")
+    analytics.add_argument("--member", default=f"analytics-{os.getpid()}",
+                           help="this consumer's name in status and metrics")
+
     commands.add_parser("demo", help="load the demo organization (idempotent)")
 
     args = parser.parse_args(argv)
@@ -111,8 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     try:
         handler = {"serve": _serve, "worker": _worker, "status": _status, "embed": _embed,
-                   "relay": _relay, "rebuild": _rebuild, "replay": _replay, "export": _export,
-                   "demo": _demo}[args.command]
+                   "relay": _relay, "analytics": _analytics, "rebuild": _rebuild,
+                   "replay": _replay, "export": _export, "demo": _demo}[args.command]
         return handler(settings, args)
     except KeyError as e:
         print(e.args[0], file=sys.stderr)
@@ -135,6 +142,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         settings = replace(settings, run_projections_in_server=False)
     runtime = Runtime.open(settings)
     projector: subprocess.Popen[bytes] | None = None
+    broker: EmbeddedBroker | None = None
     metrics_dir: str | None = None
     try:
         if not args.no_demo:
@@ -156,6 +164,11 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         os.environ["DATABASE_URL"] = runtime.database.url
         os.environ["VISTONE_JWT_SECRET"] = settings.resolve_jwt_secret()
         os.environ["VISTONE_PROJECTIONS"] = "external"
+        if settings.run_kafka_in_server and not settings.kafka_bootstrap \
+                and not args.no_projections:
+            # One broker for the worker child's relay and consumer, kept by this process.
+            broker = EmbeddedBroker().start()
+            os.environ["KAFKA_BOOTSTRAP_SERVERS"] = broker.bootstrap
         # Request metrics of every HTTP worker add up in /metrics (multiprocess mode).
         metrics_dir = tempfile.mkdtemp(prefix="vistone-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
@@ -173,6 +186,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
                 projector.kill()
                 projector.wait()
         runtime.close()
+        if broker is not None:
+            broker.stop()
         runtime.database.release()  # last: nothing of ours uses the server any more
         if metrics_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)
@@ -195,6 +210,9 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
     runner.start()
     # Beside the projections, as in the server, unless `vistone embed` runs it elsewhere.
     embedding = runtime.start_embedding() if settings.run_embedding_in_server else None
+    # The relay and an analytics consumer too (the server's layout with --workers).
+    if settings.run_kafka_in_server:
+        runtime.start_kafka()
     print(f"projection worker running: {', '.join(m.name for m in read_models)}"
           f"{' and the embedding worker' if embedding else ''}", flush=True)
     stop.wait()
@@ -231,17 +249,22 @@ def _embed(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _relay(settings: Settings, args: argparse.Namespace) -> int:
+    from analytics.store import AnalyticsStore
     from workers.kafka import KafkaSender, ensure_topics
+    from workers.pipeline import consumers_resume_point
     from workers.relay import Relay
 
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    bootstrap = settings.kafka_bootstrap
     if not bootstrap:
-        print("set KAFKA_BOOTSTRAP_SERVERS", file=sys.stderr)
+        print("set KAFKA_BOOTSTRAP_SERVERS (the server runs the relay itself, with an "
+              "embedded broker, when none is set)", file=sys.stderr)
         return 2
     runtime = Runtime.open(settings)
     try:
         ensure_topics(bootstrap)
-        relay = Relay(runtime.app, runtime.pool, KafkaSender(bootstrap))
+        store = AnalyticsStore()
+        relay = Relay(runtime.app, runtime.pool, KafkaSender(bootstrap),
+                      resume_point=lambda: consumers_resume_point(runtime.pool, store))
         if args.from_position is not None:
             relay.restart_from(args.from_position)
         signal.signal(signal.SIGTERM, lambda *_: relay.stop())
@@ -254,6 +277,28 @@ def _relay(settings: Settings, args: argparse.Namespace) -> int:
         runtime.close()
 
 
+def _analytics(settings: Settings, args: argparse.Namespace) -> int:
+    from workers.analytics import AnalyticsConsumer
+    from workers.kafka import ensure_topics
+
+    bootstrap = settings.kafka_bootstrap
+    if not bootstrap:
+        print("set KAFKA_BOOTSTRAP_SERVERS (the server runs an analytics consumer itself, "
+              "with an embedded broker, when none is set)", file=sys.stderr)
+        return 2
+    runtime = Runtime.open(settings)
+    try:
+        ensure_topics(bootstrap)
+        consumer = AnalyticsConsumer(runtime.app, runtime.pool, bootstrap, member=args.member)
+        signal.signal(signal.SIGTERM, lambda *_: consumer.stop())
+        signal.signal(signal.SIGINT, lambda *_: consumer.stop())
+        print(f"analytics consumer {args.member} running on {bootstrap}", flush=True)
+        consumer.run_forever()
+        return 0
+    finally:
+        runtime.close()
+
+
 def _status(settings: Settings, _: argparse.Namespace) -> int:
     from projections.status import read_model_status
 
@@ -261,6 +306,7 @@ def _status(settings: Settings, _: argparse.Namespace) -> int:
     try:
         rows = read_model_status(runtime.app, runtime.pool, runtime.read_models)
         embedding = _embedding_status(runtime)
+        kafka = _kafka_status(runtime)
     finally:
         runtime.close()
     print(f"{'read model':<14} {'state':<9} {'gen':>4} {'position':>9} {'log head':>9} "
@@ -278,7 +324,31 @@ def _status(settings: Settings, _: argparse.Namespace) -> int:
               f"{s.head:>9} {s.lag:>7} {s.lag_seconds:>7.1f}  {note}")
     if embedding:
         print(embedding)
+    if kafka:
+        print(kafka)
     return 1 if any(s.stopped for s in rows) else 0
+
+
+def _kafka_status(runtime: Runtime) -> str | None:
+    from workers.pipeline import kafka_figures
+
+    figures = kafka_figures(runtime.app, runtime.pool)
+    if figures is None:
+        return None
+    lines = [""]
+    if relay := figures.get("relay"):
+        lines.append(f"kafka relay: position {relay['position']} of {figures['head']} "
+                     f"(lag {relay['lag']} events); events found at passed positions: "
+                     f"{relay['late_events']} (must be 0)")
+    if analytics := figures.get("analytics"):
+        lines.append(f"analytics: every event applied up to {analytics['applied_through']} "
+                     f"(lag {analytics['lag']}); {analytics['events_applied']} applied, "
+                     f"{analytics['repeats_ignored']} repeats ignored, "
+                     f"{analytics['skipped']} skipped (must be 0)")
+        for p in analytics["partitions"]:
+            lines.append(f"  {p['topic']}[{p['partition']}] committed {p['committed']} "
+                         f"of {p['end_offset']} (lag {p['lag']}) by {p['member']}")
+    return "\n".join(lines)
 
 
 def _embedding_status(runtime: Runtime) -> str | None:

@@ -28,6 +28,10 @@ class Settings:
     # The embedding worker (workers/embedding.py) beside the projections, or elsewhere
     # (`vistone embed`) with VISTONE_EMBEDDING=external.
     run_embedding_in_server: bool = True
+    # The Kafka relay and an analytics consumer beside the projections (and the embedded
+    # broker when no cluster is named), or elsewhere with VISTONE_KAFKA=external.
+    kafka_bootstrap: str | None = None
+    run_kafka_in_server: bool = True
     read_wait_seconds: float = 2.0
     max_body_bytes: int = 1_048_576
     db_pool_size: int = 10
@@ -44,6 +48,8 @@ class Settings:
             != "external",
             run_embedding_in_server=os.environ.get("VISTONE_EMBEDDING", "in-process")
             != "external",
+            kafka_bootstrap=os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None,
+            run_kafka_in_server=os.environ.get("VISTONE_KAFKA", "in-process") != "external",
             read_wait_seconds=_float("VISTONE_READ_WAIT_SECONDS", 2.0),
             max_body_bytes=_int("VISTONE_MAX_BODY_BYTES", 1_048_576),
             db_pool_size=_int("VISTONE_DB_POOL_SIZE", 10),

@@ -28,6 +28,7 @@ from vistone.config import Settings
 from vistone.database import Database, open_database
 from workers.embedding import EmbeddingWorker
 from workers.embedding import prepare as prepare_embedding
+from workers.pipeline import KafkaPipeline
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ class Runtime:
     read_models: list[ReadModel] = field(default_factory=all_read_models)
     runner: ProjectionRunner | None = None
     embedding: EmbeddingWorker | None = None
+    kafka: KafkaPipeline | None = None
     _query_embedder: Embedder | None = field(default=None, repr=False)
     _chat: Chat | None = field(default=None, repr=False)
 
@@ -144,7 +146,18 @@ class Runtime:
             self.embedding.start()
         return self.embedding
 
+    def start_kafka(self) -> KafkaPipeline:
+        """The relay and an analytics consumer in this process (with the embedded broker
+        unless KAFKA_BOOTSTRAP_SERVERS names a cluster)."""
+        if self.kafka is None:
+            self.kafka = KafkaPipeline(self.app, self.pool,
+                                       self.settings.kafka_bootstrap).start()
+        return self.kafka
+
     def close(self) -> None:
+        if self.kafka is not None:
+            self.kafka.stop()
+            self.kafka = None
         if self.embedding is not None:
             self.embedding.stop()
             self.embedding = None

@@ -188,3 +188,44 @@ def partitions(pool: ConnectionPool, store: AnalyticsStore) -> list[dict[str, An
     return [{"topic": r[0], "partition": r[1], "committed": r[2], "end_offset": r[3],
              "lag": None if r[3] is None else r[3] - (r[2] or 0), "member": r[4],
              "updated_at": r[5]} for r in rows]
+
+
+def recompute(app: Application[Any], pool: ConnectionPool, store: AnalyticsStore,
+              batch_size: int = 1000) -> int:
+    """Apply the whole log, in log order and without Kafka, to ``store`` (a scratch
+    schema): what the consumers' tables must equal. Returns the events applied."""
+    from workers.relay import envelope
+
+    with pool.connection() as conn:
+        store.drop(conn)
+        store.setup(conn)
+    start, applied = 1, 0
+    while True:
+        notifications = app.recorder.select_notifications(start=start, limit=batch_size)
+        if not notifications:
+            return applied
+        envelopes = [envelope(n.id, app.mapper.to_domain_event(n)) for n in notifications]
+        # The consumers read what the relay wrote: the same JSON, decoded.
+        envelopes = [orjson.loads(orjson.dumps(e)) for e in envelopes]
+        with pool.connection() as conn:
+            applied += store.apply(conn, envelopes).applied
+        start = notifications[-1].id + 1
+
+
+def differences(pool: ConnectionPool, one: AnalyticsStore,
+                other: AnalyticsStore) -> dict[str, tuple[int, int]]:
+    """Per result table, the rows only in ``one`` and only in ``other`` (empty when the
+    two hold the same rows)."""
+    from analytics.store import RESULT_TABLES
+
+    found: dict[str, tuple[int, int]] = {}
+    with pool.connection() as conn:
+        for table in RESULT_TABLES:
+            counts = conn.execute(
+                f"SELECT (SELECT count(*) FROM (SELECT * FROM {one.schema}.{table} EXCEPT ALL "
+                f"SELECT * FROM {other.schema}.{table}) a), (SELECT count(*) FROM (SELECT * "
+                f"FROM {other.schema}.{table} EXCEPT ALL SELECT * FROM {one.schema}.{table}) b)"
+            ).fetchone()
+            if counts and (counts[0] or counts[1]):
+                found[table] = (int(counts[0]), int(counts[1]))
+    return found

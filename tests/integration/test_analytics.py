@@ -10,7 +10,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -118,8 +118,8 @@ def random_work(runtime: Runtime, tag: str, rounds: int, seed: int) -> None:
     """Commands of every kind the KPIs read, in a random mix."""
     rng = random.Random(seed)
     team = Team(runtime, tag)
-    today = date.today()
-    for i in range(rounds):
+    today = datetime.now(UTC).date()  # days and weeks are UTC
+    for _ in range(rounds):
         task = team.task(due=today - timedelta(days=rng.randint(-3, 3)))
         if rng.random() < 0.7:
             team.status(task, TaskStatus.IN_PROGRESS)
@@ -161,7 +161,7 @@ def member(runtime: Runtime, org: uuid.UUID, person: uuid.UUID, metric: str,
 def test_the_kpis_of_a_known_week(fresh_runtime: Runtime, broker: str) -> None:
     runtime = fresh_runtime
     team = Team(runtime, "known")
-    today = date.today()
+    today = datetime.now(UTC).date()  # days and weeks are UTC
     week = week_of(today)
     done, reopened, late = team.task(), team.task(), team.task(due=today - timedelta(days=2))
     for task in (done, reopened):

@@ -13,6 +13,7 @@ from api.metrics import RequestMetrics
 from api.problems import install_problem_handlers
 from api.routes import (
     activity,
+    analytics,
     as_of,
     assistant,
     auth,
@@ -32,7 +33,8 @@ from vistone.security import TokenService
 
 ROUTERS = [auth.router, channels.router, organizations.router, projects.router, timelogs.router,
            tasks.router, clients.router, proposals.router, client_feedback.router, ops.router,
-           as_of.router, activity.router, search.router, assistant.router]
+           as_of.router, activity.router, search.router, assistant.router,
+           analytics.router]
 
 
 def create_app(runtime: Runtime, *, run_projections: bool | None = None) -> FastAPI:

@@ -77,4 +77,4 @@ class KafkaSender:
             future.get(timeout=ACK_TIMEOUT_SECONDS)  # raises the broker's error, if any
 
     def close(self) -> None:
-        self.producer.close()
+        self.producer.close(timeout=5)

@@ -174,6 +174,9 @@ class Broker(Protocol):
     def is_empty(self) -> bool:
         """Whether the broker holds no record of any relay topic (a new broker)."""
 
+    def close(self) -> None:
+        """Let go of the connection for good."""
+
 
 class Relay:
     """Publishes the log from its stored position to ``broker``. ``resume_point``: the
@@ -309,3 +312,5 @@ class Relay:
         if self._thread is not None:
             self._thread.join(15)
             self._thread = None
+        with contextlib.suppress(Exception):
+            self.broker.close()

@@ -50,6 +50,9 @@ class Collected:
     def is_empty(self) -> bool:
         return False
 
+    def close(self) -> None:
+        pass
+
 
 @pytest.fixture
 def broker() -> Iterator[str]:

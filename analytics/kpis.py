@@ -33,9 +33,36 @@ class MemberMetric(StrEnum):
     TASKS_COMPLETED = "tasks_completed"
 
 
+class KpiKey(StrEnum):
+    HOURS_LOGGED = "hours_logged"
+    TASKS_COMPLETED = "tasks_completed"
+    LEAD_TIME_P50 = "task_lead_time_p50"
+    LEAD_TIME_P90 = "task_lead_time_p90"
+    CYCLE_TIME_P50 = "task_cycle_time_p50"
+    CYCLE_TIME_P90 = "task_cycle_time_p90"
+    OVERDUE_OPEN_TASKS = "overdue_open_tasks"
+    MESSAGES_POSTED = "messages_posted"
+    ACTIVE_PEOPLE = "active_people"
+    BUDGET_SPENT = "budget_spent"
+    BUDGET_BURN = "budget_burn"
+
+
+HOURS_LOGGED = KpiKey.HOURS_LOGGED
+TASKS_COMPLETED = KpiKey.TASKS_COMPLETED
+LEAD_TIME_P50 = KpiKey.LEAD_TIME_P50
+LEAD_TIME_P90 = KpiKey.LEAD_TIME_P90
+CYCLE_TIME_P50 = KpiKey.CYCLE_TIME_P50
+CYCLE_TIME_P90 = KpiKey.CYCLE_TIME_P90
+OVERDUE_OPEN_TASKS = KpiKey.OVERDUE_OPEN_TASKS
+MESSAGES_POSTED = KpiKey.MESSAGES_POSTED
+ACTIVE_PEOPLE = KpiKey.ACTIVE_PEOPLE
+BUDGET_SPENT = KpiKey.BUDGET_SPENT
+BUDGET_BURN = KpiKey.BUDGET_BURN
+
+
 @dataclass(frozen=True)
 class KpiDefinition:
-    key: str
+    key: KpiKey
     name: str
     unit: str
     period: Period
@@ -44,19 +71,6 @@ class KpiDefinition:
 
     def row(self) -> dict[str, Any]:
         return {k: str(v) for k, v in asdict(self).items()}
-
-
-HOURS_LOGGED = "hours_logged"
-TASKS_COMPLETED = "tasks_completed"
-LEAD_TIME_P50 = "task_lead_time_p50"
-LEAD_TIME_P90 = "task_lead_time_p90"
-CYCLE_TIME_P50 = "task_cycle_time_p50"
-CYCLE_TIME_P90 = "task_cycle_time_p90"
-OVERDUE_OPEN_TASKS = "overdue_open_tasks"
-MESSAGES_POSTED = "messages_posted"
-ACTIVE_PEOPLE = "active_people"
-BUDGET_SPENT = "budget_spent"
-BUDGET_BURN = "budget_burn"
 
 DEFINITIONS: tuple[KpiDefinition, ...] = (
     KpiDefinition(HOURS_LOGGED, "Hours logged", "hours", Period.WEEK, Subject.PROJECT,

@@ -26,6 +26,7 @@ from projections.search_index import queue_figures
 from projections.status import read_model_status
 from vistone.runtime import Runtime
 from workers.embedding import health
+from workers.pipeline import kafka_figures
 
 REQUESTS = CollectorRegistry(auto_describe=True)
 REQUEST_COUNT = Counter(
@@ -142,6 +143,54 @@ class EmbeddingCollector(Collector):
             yield family
 
 
+class KafkaCollector(Collector):
+    """The relay and the analytics consumers, from what they record in PostgreSQL: the
+    relay's position and lag, events found at positions it had passed (must stay 0), the
+    analytics' applied-through position, lag, events applied, repeats ignored, skipped
+    versions (must stay 0), and the consumer group's lag per partition."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def collect(self) -> Iterator[Any]:
+        figures = kafka_figures(self.runtime.app, self.runtime.pool)
+        if figures is None:
+            return
+        gauges: list[tuple[str, str, float]] = []
+        if relay := figures.get("relay"):
+            gauges += [
+                ("vistone_kafka_relay_position", "Last log position the broker acknowledged",
+                 relay["position"]),
+                ("vistone_kafka_relay_lag_events", "Events in the log not yet published",
+                 relay["lag"]),
+                ("vistone_kafka_relay_late_events",
+                 "Events found at log positions the relay had passed (must stay 0)",
+                 relay["late_events"])]
+        if analytics := figures.get("analytics"):
+            gauges += [
+                ("vistone_analytics_applied_through",
+                 "Log position up to which every event is applied to analytics",
+                 analytics["applied_through"]),
+                ("vistone_analytics_lag_events", "Events in the log not yet applied",
+                 analytics["lag"]),
+                ("vistone_analytics_events_applied", "Events applied to analytics",
+                 analytics["events_applied"]),
+                ("vistone_analytics_repeats_ignored",
+                 "Deliveries of events applied before, ignored", analytics["repeats_ignored"]),
+                ("vistone_analytics_skipped_versions",
+                 "Aggregate versions that never arrived (must stay 0)", analytics["skipped"])]
+        for name, help_text, value in gauges:
+            yield GaugeMetricFamily(name, help_text, value=value)
+        if analytics:
+            lag = GaugeMetricFamily("vistone_analytics_partition_lag",
+                                    "Records of a partition not yet committed by the group",
+                                    labels=["topic", "partition"])
+            for p in analytics["partitions"]:
+                if p["lag"] is not None:
+                    lag.add_metric([p["topic"], str(p["partition"])], p["lag"])
+            yield lag
+
+
 def render_metrics(runtime: Runtime) -> bytes:
     registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -150,6 +199,7 @@ def render_metrics(runtime: Runtime) -> bytes:
         registry.register(_Requests())
     registry.register(ReadModelCollector(runtime))
     registry.register(EmbeddingCollector(runtime))
+    registry.register(KafkaCollector(runtime))
     return generate_latest(registry)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from analytics.store import AnalyticsStore
 from projections.base import ReadModel
 from projections.chat_clusters import prepare as prepare_clusters
 from projections.registry import all_read_models
@@ -81,6 +82,8 @@ class Runtime:
                       read_models if read_models is not None else all_read_models())
         if prepare:
             reconcile(pool, runtime.read_models, build=False)
+            with pool.connection() as conn:  # read by the API before any consumer ran
+                AnalyticsStore().setup(conn)
             if runtime.search_index() is not None:
                 prepare_embedding(pool)  # its cache and health tables, and the
                 with pool.connection() as conn:  # cache of chat clusters

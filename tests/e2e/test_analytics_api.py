@@ -14,13 +14,22 @@ import pytest
 from fastapi.testclient import TestClient
 
 from analytics.kpis import DEFINITIONS, week_of
+from domain.base import CommandContext
 from tests.helpers import Person, add_member, new_organization, new_person
+from vistone.app import Command
+from vistone.commands import users
 from vistone.runtime import Runtime
 
 
 @pytest.fixture(scope="module", autouse=True)
 def kafka(runtime: Runtime) -> Iterator[None]:
-    runtime.start_kafka()
+    pipeline = runtime.start_kafka()
+    # The consumer joins its group and catches up with the session's log (one event at
+    # least, whatever ran before) before the tests time their reads.
+    anonymous = Command(runtime.app, CommandContext(None))
+    position = users.register_user(anonymous, email=f"{uuid.uuid4().hex}@analytics.test",
+                                   name="Warm-up", password="password-1").position
+    assert position and pipeline.store.wait_for(runtime.pool, position, timeout=90)
     yield
     if runtime.kafka is not None:
         runtime.kafka.stop()
@@ -63,7 +72,7 @@ def test_hours_reflect_the_command_just_sent(agency: Agency) -> None:
                                         "hours": "2.50"})
     r = agency.get(f"/hours?project_id={agency.project}", **at(answer["position"]))
     assert r.status_code == 200, r.text
-    assert r.headers["X-Consistent"] == "true"
+    assert r.headers["X-Consistent"] == "true", (answer["position"], dict(r.headers))
     assert int(r.headers["X-Analytics-Position"]) >= answer["position"]
     assert r.json()["items"] == [{"week_start": week_of(today).isoformat(),
                                   "project_id": agency.project,
@@ -123,17 +132,19 @@ def test_pages_and_filters(agency: Agency) -> None:
 def test_who_may_read(agency: Agency, client: TestClient) -> None:
     manager, contributor, portal, outsider = (new_person(client, n) for n in
                                               ("Manager", "Contributor", "Portal", "Out"))
-    add_member(client, agency.owner, agency.org, manager, "Manager")
-    add_member(client, agency.owner, agency.org, contributor, "Contributor")
-    add_member(client, agency.owner, agency.org, portal, "Client")
-    assert agency.get("/kpis", manager).status_code == 200
-    assert agency.get("/hours", contributor).status_code == 403
-    assert agency.get("/hours", portal).status_code == 404
-    assert agency.get("/hours", outsider).status_code == 404
+    positions = [add_member(client, agency.owner, agency.org, who, role)["position"]
+                 for who, role in ((manager, "Manager"), (contributor, "Contributor"),
+                                   (portal, "Client"))]
+    seen = at(max(positions))
+    assert agency.get("/kpis", manager, **seen).status_code == 200
+    assert agency.get("/hours", contributor, **seen).status_code == 403
+    assert agency.get("/hours", portal, **seen).status_code == 404
+    assert agency.get("/hours", outsider, **seen).status_code == 404
     other = Agency(client)
     # A project of another organization is not found, whatever the filter.
-    assert agency.get(f"/hours?project_id={other.project}").status_code == 404
-    assert agency.get(f"/measurements?project_id={other.project}").status_code == 404
+    for path in ("/hours", "/measurements"):
+        r = agency.get(f"{path}?project_id={other.project}", **seen)
+        assert r.status_code == 404
 
 
 def test_bad_input_is_refused(agency: Agency) -> None:
@@ -144,3 +155,16 @@ def test_bad_input_is_refused(agency: Agency) -> None:
     assert agency.get("/member-performance?metric=salary").status_code == 422
     assert agency.get("/hours", **{"X-Min-Position": "-1"}).status_code == 400
     assert agency.get("/hours", **{"X-Min-Position": "9" * 30}).status_code in (200, 400)
+
+
+def test_metrics_show_the_relay_and_the_consumers(agency: Agency, client: TestClient) -> None:
+    text = client.get("/metrics").text
+    figures = {line.split()[0]: float(line.split()[1]) for line in text.splitlines()
+               if line.startswith(("vistone_kafka", "vistone_analytics"))
+               and "{" not in line}
+    assert figures["vistone_kafka_relay_late_events"] == 0
+    assert figures["vistone_analytics_skipped_versions"] == 0
+    assert figures["vistone_analytics_events_applied"] > 0
+    assert figures["vistone_kafka_relay_position"] >= figures[
+        "vistone_analytics_applied_through"] > 0
+    assert "vistone_analytics_partition_lag{" in text

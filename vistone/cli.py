@@ -8,6 +8,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -106,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     analytics = commands.add_parser(
         "analytics", help="apply the log from Kafka (KAFKA_BOOTSTRAP_SERVERS) to the "
         "analytics tables, exactly once; run several to share the partitions")
-    analytics.add_argument("--member", default=f"analytics-{os.getpid()}",
+    analytics.add_argument("--member", default=f"{socket.gethostname()}-{os.getpid()}",
                            help="this consumer's name in status and metrics")
 
     commands.add_parser("demo", help="load the demo organization (idempotent)")

@@ -5,6 +5,7 @@ and the topics the relay publishes to."""
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Sequence
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -21,11 +22,17 @@ def relay_topics() -> list[str]:
     return sorted({f"{TOPIC_PREFIX}.{context}.events" for context in CONTEXTS.values()})
 
 
-def ensure_topics(bootstrap: str, partitions: int = PARTITIONS) -> None:
+def ensure_topics(bootstrap: str, partitions: int | None = None,
+                  replication_factor: int | None = None) -> None:
+    """Create the relay topics that are missing: ``VISTONE_KAFKA_PARTITIONS`` (6) and
+    ``VISTONE_KAFKA_REPLICATION`` (1; 3 on a real cluster, with min.insync.replicas=2
+    so that acks=all means two copies)."""
+    partitions = partitions or int(os.environ.get("VISTONE_KAFKA_PARTITIONS") or PARTITIONS)
+    replication = replication_factor or int(os.environ.get("VISTONE_KAFKA_REPLICATION") or 1)
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="vistone-relay-admin")
     try:
         existing = set(admin.list_topics())
-        missing = [NewTopic(t, num_partitions=partitions, replication_factor=1)
+        missing = [NewTopic(t, num_partitions=partitions, replication_factor=replication)
                    for t in relay_topics() if t not in existing]
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):  # another relay made them

@@ -134,7 +134,8 @@ class AnalyticsConsumer:
             assigned = list(self.consumer.assignment())
             if not assigned:
                 return
-            ends = self.consumer.end_offsets(assigned)
+            listed = self.consumer.end_offsets(assigned)
+            ends = {tp: self._end_offset(tp, listed.get(tp)) for tp in assigned}
             # After a commit the position is what was committed (no broker request).
             committed = {tp: self.consumer.position(tp) for tp in assigned}
             with conn.cursor() as cur:
@@ -146,6 +147,12 @@ class AnalyticsConsumer:
                     "member = EXCLUDED.member, updated_at = now()"),
                     [(tp.topic, tp.partition, committed[tp], ends.get(tp), self.member)
                      for tp in assigned])
+
+    def _end_offset(self, tp: Any, listed: int | None) -> int | None:
+        # The high watermark of the last fetch when it is further: Tansu's ListOffsets
+        # answers the last batch's base offset + 1, short of the end (measured).
+        known = [o for o in (self.consumer.highwater(tp), listed) if o is not None]
+        return max(known) if known else None
 
     def advance(self) -> int:
         """Move the applied-through position now (tests, and before answering a read)."""

@@ -94,7 +94,9 @@ class AnalyticsConsumer:
             enable_auto_commit=False, auto_offset_reset="earliest",
             max_poll_records=max_records, session_timeout_ms=session_timeout_ms,
             heartbeat_interval_ms=heartbeat_interval_ms,
-            max_poll_interval_ms=max_poll_interval_ms)
+            max_poll_interval_ms=max_poll_interval_ms,
+            # Topics come from the relay alone; a new broker's are seen within seconds.
+            allow_auto_create_topics=False, metadata_max_age_ms=5_000)
         self.consumer.subscribe(relay_topics())
 
     def run_once(self, timeout_ms: int = 200) -> int:

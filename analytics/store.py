@@ -25,6 +25,7 @@ may wait for it to reach the position of a command's answer.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -34,9 +35,10 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from psycopg import Connection, Cursor
+from psycopg import Connection, Cursor, errors
 from psycopg.rows import dict_row
 from psycopg.sql import SQL, Composable
+from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from analytics.kpis import (
@@ -57,7 +59,13 @@ from analytics.kpis import (
 )
 from projections.paging import Order, page_of
 
+log = logging.getLogger(__name__)
+
 SCHEMA = "monitoring"
+# What a batch fails with because of what it holds, not because the database is away
+# (psycopg.OperationalError): trying the same events again would fail the same way.
+POISON = (errors.DataError, errors.IntegrityError, KeyError, ValueError, TypeError,
+          ArithmeticError, AttributeError)
 COMPLETED = "COMPLETED"
 IN_PROGRESS = "IN_PROGRESS"
 COMPLETION_KPIS = (TASKS_COMPLETED, LEAD_TIME_P50, LEAD_TIME_P90, CYCLE_TIME_P50,
@@ -113,6 +121,12 @@ CREATE TABLE IF NOT EXISTS {s}.skipped (
     received_version bigint NOT NULL, position bigint NOT NULL,
     noticed_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (aggregate_id, received_version));
+-- Events no effect could be applied for (a bug, or data no rule foresaw): set aside so
+-- that one event cannot stop analytics for every organization; must stay empty.
+CREATE TABLE IF NOT EXISTS {s}.rejected (
+    position bigint PRIMARY KEY, aggregate_id uuid NOT NULL, version bigint NOT NULL,
+    type text NOT NULL, error text NOT NULL, envelope jsonb NOT NULL,
+    rejected_at timestamptz NOT NULL DEFAULT now());
 CREATE TABLE IF NOT EXISTS {s}.progress (
     id boolean PRIMARY KEY DEFAULT true CHECK (id),
     applied_through bigint NOT NULL DEFAULT 0,
@@ -125,6 +139,7 @@ INSERT INTO {s}.progress (id) VALUES (true) ON CONFLICT (id) DO NOTHING;
 # recomputation from the log by the kill test), as opposed to their bookkeeping.
 RESULT_TABLES = ("kpi_measurements", "member_performance", "hours_logged", "time_logs",
                  "tasks", "projects", "active_people")
+# (``rejected`` is compared without its time: ``position, type, error``.)
 
 _SETUP_LOCK = 7_362_001  # one setup at a time: CREATE ... IF NOT EXISTS races otherwise
 
@@ -230,6 +245,45 @@ class AnalyticsStore:
                 "UPDATE {s}.progress SET events_applied = events_applied + %s, "
                 "repeats_ignored = repeats_ignored + %s"), (applied, repeats))
         return Applied(applied, repeats, skipped)
+
+    def apply_or_set_aside(self, conn: Connection[Any],
+                           envelopes: Sequence[dict[str, Any]]) -> Applied:
+        """``apply``; if the batch fails for what it holds (not for the database being
+        away), apply its envelopes one by one and set aside, counted, those that fail
+        alone: their version is claimed, so they are not tried again."""
+        try:
+            return self.apply(conn, envelopes)
+        except POISON:
+            pass
+        applied = repeats = skipped = 0
+        for envelope in envelopes:
+            try:
+                outcome = self.apply(conn, [envelope])
+            except POISON as error:
+                outcome = self._set_aside(conn, envelope, error)
+            applied += outcome.applied
+            repeats += outcome.repeats
+            skipped += outcome.skipped
+        return Applied(applied, repeats, skipped)
+
+    def _set_aside(self, conn: Connection[Any], envelope: dict[str, Any],
+                   error: Exception) -> Applied:
+        log.error("analytics: event at position %s (%s) cannot be applied and is set "
+                  "aside: %s", envelope.get("position"), envelope.get("type"), error)
+        with conn.transaction(), conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)",
+                        (lock_key(self.schema, organization_of(envelope)),))
+            outcome = self._claim(cur, envelope)
+            if outcome is None:
+                return Applied(0, 1, 0)
+            cur.execute(self.q(
+                "INSERT INTO {s}.rejected (position, aggregate_id, version, type, error, "
+                "envelope) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"),
+                (envelope["position"], envelope["aggregate_id"],
+                 envelope["aggregate_version"], envelope["type"],
+                 f"{type(error).__name__}: {error}"[:2000], Jsonb(envelope)))
+            cur.execute(self.q("UPDATE {s}.progress SET events_applied = events_applied + 1"))
+        return Applied(1, 0, outcome)
 
     def _claim(self, cur: Cursor[Any], envelope: dict[str, Any]) -> int | None:
         """None for a repeat; else how many earlier versions never arrived (0)."""
@@ -497,12 +551,14 @@ class AnalyticsStore:
     def progress(self, conn: Connection[Any]) -> dict[str, int]:
         row = conn.execute(self.q(
             "SELECT applied_through, events_applied, repeats_ignored, "
-            "(SELECT count(*) FROM {s}.skipped) FROM {s}.progress")).fetchone()
+            "(SELECT count(*) FROM {s}.skipped), (SELECT count(*) FROM {s}.rejected) "
+            "FROM {s}.progress")).fetchone()
         if row is None:
             return {"applied_through": 0, "events_applied": 0, "repeats_ignored": 0,
-                    "skipped": 0}
+                    "skipped": 0, "rejected": 0}
         return {"applied_through": int(row[0]), "events_applied": int(row[1]),
-                "repeats_ignored": int(row[2]), "skipped": int(row[3])}
+                "repeats_ignored": int(row[2]), "skipped": int(row[3]),
+                "rejected": int(row[4])}
 
     def exists(self, conn: Connection[Any]) -> bool:
         row = conn.execute("SELECT to_regclass(%s)", (f"{self.schema}.progress",)).fetchone()

@@ -178,7 +178,10 @@ class KafkaCollector(Collector):
                 ("vistone_analytics_repeats_ignored",
                  "Deliveries of events applied before, ignored", analytics["repeats_ignored"]),
                 ("vistone_analytics_skipped_versions",
-                 "Aggregate versions that never arrived (must stay 0)", analytics["skipped"])]
+                 "Aggregate versions that never arrived (must stay 0)", analytics["skipped"]),
+                ("vistone_analytics_rejected_events",
+                 "Events set aside because no effect could be applied (must stay 0)",
+                 analytics["rejected"])]
         for name, help_text, value in gauges:
             yield GaugeMetricFamily(name, help_text, value=value)
         if analytics:

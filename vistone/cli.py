@@ -345,7 +345,8 @@ def _kafka_status(runtime: Runtime) -> str | None:
         lines.append(f"analytics: every event applied up to {analytics['applied_through']} "
                      f"(lag {analytics['lag']}); {analytics['events_applied']} applied, "
                      f"{analytics['repeats_ignored']} repeats ignored, "
-                     f"{analytics['skipped']} skipped (must be 0)")
+                     f"{analytics['skipped']} skipped, {analytics['rejected']} set aside "
+                     "(both must be 0)")
         for p in analytics["partitions"]:
             lines.append(f"  {p['topic']}[{p['partition']}] committed {p['committed']} "
                          f"of {p['end_offset']} (lag {p['lag']}) by {p['member']}")

@@ -107,7 +107,7 @@ class AnalyticsConsumer:
             envelopes = [e for e in (decode(r.value) for r in records) if e is not None]
             try:
                 with self.pool.connection() as conn:
-                    self.store.apply(conn, envelopes)
+                    self.store.apply_or_set_aside(conn, envelopes)
             except Exception:
                 # Nothing of the batch is kept: read it again from its first offsets.
                 for tp, batch in polled.items():
@@ -222,7 +222,7 @@ def recompute(app: Application[Any], pool: ConnectionPool, store: AnalyticsStore
         # The consumers read what the relay wrote: the same JSON, decoded.
         envelopes = [orjson.loads(orjson.dumps(e)) for e in envelopes]
         with pool.connection() as conn:
-            applied += store.apply(conn, envelopes).applied
+            applied += store.apply_or_set_aside(conn, envelopes).applied
         start = notifications[-1].id + 1
 
 
@@ -242,4 +242,12 @@ def differences(pool: ConnectionPool, one: AnalyticsStore,
             ).fetchone()
             if counts and (counts[0] or counts[1]):
                 found[table] = (int(counts[0]), int(counts[1]))
+        columns = "position, type, error"
+        counts = conn.execute(
+            f"SELECT (SELECT count(*) FROM (SELECT {columns} FROM {one.schema}.rejected "
+            f"EXCEPT ALL SELECT {columns} FROM {other.schema}.rejected) a), "
+            f"(SELECT count(*) FROM (SELECT {columns} FROM {other.schema}.rejected "
+            f"EXCEPT ALL SELECT {columns} FROM {one.schema}.rejected) b)").fetchone()
+        if counts and (counts[0] or counts[1]):
+            found["rejected"] = (int(counts[0]), int(counts[1]))
     return found

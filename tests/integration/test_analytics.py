@@ -302,3 +302,34 @@ def test_a_gap_in_an_aggregates_versions_is_counted(fresh_runtime: Runtime) -> N
         assert store.apply(conn, [envelope(1)]).repeats == 1
         assert store.apply(conn, [envelope(4)]).skipped == 2
         assert store.progress(conn)["skipped"] == 1
+
+
+def test_an_event_that_cannot_be_applied_is_set_aside_alone(fresh_runtime: Runtime) -> None:
+    """One malformed event must not stop analytics for every organization: it is set
+    aside and counted, and the rest of its batch is applied."""
+    store = AnalyticsStore()
+    org, person, project = (str(uuid.uuid4()) for _ in range(3))
+
+    def logged(position: int, hours: str) -> dict[str, Any]:
+        return {"envelope_version": 1, "type": "time_log.logged",
+                "aggregate_type": "time_log", "aggregate_id": str(uuid.uuid4()),
+                "aggregate_version": 1, "position": position,
+                "occurred_at": "2026-11-23T10:00:00+00:00",
+                "metadata": {"actor_id": person, "organization_id": org},
+                "data": {"organization_id": org, "project_id": project, "person_id": person,
+                         "task_id": str(uuid.uuid4()), "work_date": "2026-11-23",
+                         "hours": hours}, "withheld": []}
+
+    with fresh_runtime.pool.connection() as conn:
+        store.setup(conn)
+        poison = logged(2, "NaN-ish")
+        outcome = store.apply_or_set_aside(conn, [logged(1, "1.50"), poison, logged(3, "2.00")])
+        assert (outcome.applied, outcome.repeats) == (3, 0)
+        progress = store.progress(conn)
+        assert progress["rejected"] == 1 and progress["events_applied"] == 3
+        total = conn.execute("SELECT sum(hours) FROM monitoring.hours_logged").fetchone()
+        assert total == (Decimal("3.50"),)
+        # Delivered again, the set-aside event is a repeat like any other.
+        again = store.apply_or_set_aside(conn, [poison])
+        assert (again.applied, again.repeats) == (0, 1)
+        assert store.progress(conn)["rejected"] == 1

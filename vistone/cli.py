@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -23,6 +24,7 @@ from projections.runner import ProjectionRunner
 from vistone.config import Settings
 from vistone.runtime import Runtime
 from workers.broker import EmbeddedBroker
+from workers.loop import Loop
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -251,50 +253,51 @@ def _embed(settings: Settings, args: argparse.Namespace) -> int:
 
 def _relay(settings: Settings, args: argparse.Namespace) -> int:
     from analytics.store import AnalyticsStore
-    from workers.kafka import KafkaSender, ensure_topics
+    from workers.kafka import KafkaSender
     from workers.pipeline import consumers_resume_point
     from workers.relay import Relay
 
+    def relay(runtime: Runtime, bootstrap: str) -> Relay:
+        store = AnalyticsStore()
+        found = Relay(runtime.app, runtime.pool, KafkaSender(bootstrap),
+                      resume_point=lambda: consumers_resume_point(runtime.pool, store))
+        if args.from_position is not None:
+            found.restart_from(args.from_position)
+        print(f"relay running from log position {found.position() + 1} to {bootstrap}",
+              flush=True)
+        return found
+
+    return _run_kafka_loop(settings, "the relay", relay)
+
+
+def _analytics(settings: Settings, args: argparse.Namespace) -> int:
+    from workers.analytics import AnalyticsConsumer
+
+    def consumer(runtime: Runtime, bootstrap: str) -> AnalyticsConsumer:
+        print(f"analytics consumer {args.member} running on {bootstrap}", flush=True)
+        return AnalyticsConsumer(runtime.app, runtime.pool, bootstrap, member=args.member)
+
+    return _run_kafka_loop(settings, "an analytics consumer", consumer)
+
+
+def _run_kafka_loop(settings: Settings, what: str,
+                    build: Callable[[Runtime, str], Loop]) -> int:
+    """`vistone relay` and `vistone analytics`: on the cluster of KAFKA_BOOTSTRAP_SERVERS,
+    until SIGTERM or Ctrl+C."""
+    from workers.kafka import ensure_topics
+
     bootstrap = settings.kafka_bootstrap
     if not bootstrap:
-        print("set KAFKA_BOOTSTRAP_SERVERS (the server runs the relay itself, with an "
+        print(f"set KAFKA_BOOTSTRAP_SERVERS (the server runs {what} itself, with an "
               "embedded broker, when none is set)", file=sys.stderr)
         return 2
     runtime = Runtime.open(settings)
     try:
         ensure_topics(bootstrap)
-        store = AnalyticsStore()
-        relay = Relay(runtime.app, runtime.pool, KafkaSender(bootstrap),
-                      resume_point=lambda: consumers_resume_point(runtime.pool, store))
-        if args.from_position is not None:
-            relay.restart_from(args.from_position)
-        signal.signal(signal.SIGTERM, lambda *_: relay.stop())
-        signal.signal(signal.SIGINT, lambda *_: relay.stop())
-        print(f"relay running from log position {relay.position() + 1} to {bootstrap}",
-              flush=True)
-        relay.run_forever()
-        return 0
-    finally:
-        runtime.close()
-
-
-def _analytics(settings: Settings, args: argparse.Namespace) -> int:
-    from workers.analytics import AnalyticsConsumer
-    from workers.kafka import ensure_topics
-
-    bootstrap = settings.kafka_bootstrap
-    if not bootstrap:
-        print("set KAFKA_BOOTSTRAP_SERVERS (the server runs an analytics consumer itself, "
-              "with an embedded broker, when none is set)", file=sys.stderr)
-        return 2
-    runtime = Runtime.open(settings)
-    try:
-        ensure_topics(bootstrap)
-        consumer = AnalyticsConsumer(runtime.app, runtime.pool, bootstrap, member=args.member)
-        signal.signal(signal.SIGTERM, lambda *_: consumer.stop())
-        signal.signal(signal.SIGINT, lambda *_: consumer.stop())
-        print(f"analytics consumer {args.member} running on {bootstrap}", flush=True)
-        consumer.run_forever()
+        loop = build(runtime, bootstrap)
+        signal.signal(signal.SIGTERM, lambda *_: loop.stop())
+        signal.signal(signal.SIGINT, lambda *_: loop.stop())
+        loop.run_forever()
         return 0
     finally:
         runtime.close()

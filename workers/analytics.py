@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -33,6 +32,7 @@ from psycopg_pool import ConnectionPool
 
 from analytics.store import AnalyticsStore
 from workers.kafka import relay_topics
+from workers.loop import Loop
 from workers.relay import ENVELOPE_VERSION
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,9 @@ def decode(value: bytes) -> dict[str, Any] | None:
     return envelope
 
 
-class AnalyticsConsumer:
+class AnalyticsConsumer(Loop):
+    name = "vistone-analytics"
+    idle_seconds = 0.0  # the poll itself waits for records
     def __init__(self, app: Application[Any], pool: ConnectionPool, bootstrap: str, *,
                  store: AnalyticsStore | None = None, group_id: str = GROUP_ID,
                  member: str = "analytics", max_records: int = 500,
@@ -77,15 +79,13 @@ class AnalyticsConsumer:
                  heartbeat_interval_ms: int = 1_000,
                  max_poll_interval_ms: int = 60_000,
                  on_batch: Callable[[int], None] | None = None) -> None:
+        super().__init__()
         self.app, self.pool, self.bootstrap = app, pool, bootstrap
         self.store = store or AnalyticsStore()
         self.group_id, self.member = group_id, member
         self.on_batch = on_batch
         self.events = events_table(app)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._figures_at = 0.0
-        self.last_error: str | None = None
         with pool.connection() as conn:
             self.store.setup(conn)
             conn.execute(self.store.q(_PARTITIONS_DDL))  # type: ignore[arg-type]
@@ -162,32 +162,12 @@ class AnalyticsConsumer:
             return self.store.advance(conn, self.events,
                                       self.app.recorder.max_notification_id() or 0)
 
-    def run_forever(self) -> None:
-        backoff = 0.5
-        while not self._stop.is_set():
-            try:
-                self.run_once()
-                self.last_error = None
-                backoff = 0.5
-            except Exception as error:  # noqa: BLE001 - a database or broker outage
-                self.last_error = f"{type(error).__name__}: {error}"
-                log.exception("analytics: applying failed; retrying in %.1f s", backoff)
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, 30.0)
+    def step(self) -> bool:
+        return self.run_once() > 0
+
+    def on_exit(self) -> None:
         with contextlib.suppress(Exception):
             self.consumer.close()
-
-    def start(self) -> AnalyticsConsumer:
-        self._thread = threading.Thread(target=self.run_forever, name="vistone-analytics",
-                                        daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(15)
-            self._thread = None
 
 
 def partitions(pool: ConnectionPool, store: AnalyticsStore) -> list[dict[str, Any]]:

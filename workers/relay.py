@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
 from domain.state import action_name, entity_type, json_value, personal_fields
+from workers.loop import Loop
 
 log = logging.getLogger(__name__)
 
@@ -178,21 +178,22 @@ class Broker(Protocol):
         """Let go of the connection for good."""
 
 
-class Relay:
+class Relay(Loop):
     """Publishes the log from its stored position to ``broker``. ``resume_point``: the
     first position to publish again when the broker turns out empty (a new broker, or
     the embedded one restarted): what the consumers still need."""
+
+    name = "vistone-relay"
 
     def __init__(self, app: Application[Any], pool: ConnectionPool, broker: Broker, *,
                  name: str = RELAY_NAME, batch_size: int = BATCH_SIZE,
                  resume_point: Callable[[], int] = lambda: 1) -> None:
         guard(app)
+        super().__init__()
         self.app, self.pool, self.broker = app, pool, broker
-        self.name, self.batch_size = name, batch_size
+        self.relay_name, self.batch_size = name, batch_size
         self.resume_point = resume_point
-        self.last_error: str | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._broker_checked = 0.0
         recorder: Any = app.recorder
         self._events = Identifier(recorder.datastore.schema, recorder.events_table_name)
         with pool.connection() as conn:
@@ -203,19 +204,19 @@ class Relay:
     def position(self) -> int:
         with self.pool.connection() as conn:
             row = conn.execute("SELECT position FROM public.kafka_relay WHERE name = %s",
-                               (self.name,)).fetchone()
+                               (self.relay_name,)).fetchone()
         return int(row[0]) if row else 0
 
     def restart_from(self, position: int) -> None:
         """Publish again from ``position`` (e.g. onto a new, empty broker)."""
         with self.pool.connection() as conn:
             conn.execute("UPDATE public.kafka_relay SET position = %s, updated_at = now() "
-                         "WHERE name = %s", (max(position, 1) - 1, self.name))
+                         "WHERE name = %s", (max(position, 1) - 1, self.relay_name))
 
     def late_events(self) -> int:
         with self.pool.connection() as conn:
             row = conn.execute("SELECT late_events FROM public.kafka_relay WHERE name = %s",
-                               (self.name,)).fetchone()
+                               (self.relay_name,)).fetchone()
         return int(row[0]) if row else 0
 
     def check_broker(self) -> bool:
@@ -245,18 +246,18 @@ class Relay:
                 last = notifications[-1].id
                 conn.execute("UPDATE public.kafka_relay SET position = %s, "
                              "updated_at = now() WHERE name = %s AND position = %s",
-                             (last, self.name, start))
+                             (last, self.relay_name, start))
                 present = {n.id for n in notifications}
-                gaps = [(self.name, p) for p in range(start + 1, last) if p not in present]
+                gaps = [(self.relay_name, p) for p in range(start + 1, last) if p not in present]
                 if gaps:
                     with conn.cursor() as cur:
                         cur.executemany("INSERT INTO public.kafka_relay_gaps (name, position) "
                                         "VALUES (%s, %s) ON CONFLICT DO NOTHING", gaps)
             if late:
                 conn.execute("UPDATE public.kafka_relay SET late_events = late_events + %s "
-                             "WHERE name = %s", (len(late), self.name))
+                             "WHERE name = %s", (len(late), self.relay_name))
                 conn.execute("DELETE FROM public.kafka_relay_gaps WHERE name = %s "
-                             "AND position = ANY(%s)", (self.name, [n.id for n in late]))
+                             "AND position = ANY(%s)", (self.relay_name, [n.id for n in late]))
         return len(records)
 
     def _late_notifications(self) -> list[Notification]:
@@ -264,11 +265,11 @@ class Relay:
         with self.pool.connection() as conn:
             conn.execute("DELETE FROM public.kafka_relay_gaps WHERE name = %s AND "
                          "noticed_at < now() - make_interval(secs => %s)",
-                         (self.name, GAP_WATCH_SECONDS))
+                         (self.relay_name, GAP_WATCH_SECONDS))
             found = conn.execute(SQL(
                 "SELECT g.position FROM public.kafka_relay_gaps g JOIN {} e "
                 "ON e.notification_id = g.position WHERE g.name = %s ORDER BY g.position")
-                .format(self._events), (self.name,)).fetchall()
+                .format(self._events), (self.relay_name,)).fetchall()
         late: list[Notification] = []
         for (position,) in found:
             late += self.app.recorder.select_notifications(start=position, limit=1,
@@ -278,39 +279,17 @@ class Relay:
                       "published late (the log's commit order did not hold)", len(late))
         return late
 
-    def run_forever(self, idle_seconds: float = 0.05) -> None:
-        backoff = 0.5
-        checked = 0.0
-        while not self._stop.is_set():
-            try:
-                if time.monotonic() - checked > BROKER_CHECK_SECONDS:
-                    self.check_broker()
-                    checked = time.monotonic()
-                published = self.run_once()
-                backoff = 0.5
-                self.last_error = None
-            except Exception as error:  # noqa: BLE001 - a broker or database outage: retry
-                self.last_error = f"{type(error).__name__}: {error}"
-                log.exception("relay: publishing failed; retrying in %.1f s", backoff)
-                with contextlib.suppress(Exception):
-                    self.broker.reset()
-                checked = 0.0  # the broker may be a new one: look before publishing
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, 30.0)
-                continue
-            if not published:
-                self._stop.wait(idle_seconds)
+    def step(self) -> bool:
+        if time.monotonic() - self._broker_checked > BROKER_CHECK_SECONDS:
+            self.check_broker()
+            self._broker_checked = time.monotonic()
+        return self.run_once() > 0
 
-    def start(self) -> Relay:
-        self._thread = threading.Thread(target=self.run_forever, name="vistone-relay",
-                                        daemon=True)
-        self._thread.start()
-        return self
+    def on_failure(self) -> None:
+        with contextlib.suppress(Exception):
+            self.broker.reset()
+        self._broker_checked = 0.0  # the broker may be a new one: look before publishing
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(15)
-            self._thread = None
+    def on_exit(self) -> None:
         with contextlib.suppress(Exception):
             self.broker.close()

@@ -82,9 +82,17 @@ class _Pending:
             return len(self._items)
 
 
+READ_MODEL_POSITION = ("SELECT position FROM public.read_model_versions "
+                       "WHERE name = %s AND state = 'active'")
+# Every event up to it applied by the Kafka analytics consumers (analytics/store.py).
+ANALYTICS_POSITION = "SELECT applied_through FROM monitoring.progress WHERE %s::text IS NOT NULL"
+
+
 def paced_lag(base_url: str, send: Callable[[httpx.Client, int], httpx.Response],
               database_url: str, read_model: str, rate: float, seconds: float,
-              clients: int = 16, max_wait_seconds: float = 10.0) -> LagResult:
+              clients: int = 16, max_wait_seconds: float = 10.0,
+              position_sql: str = READ_MODEL_POSITION) -> LagResult:
+    """``position_sql``: the visible position, given ``read_model`` as its parameter."""
     total = int(rate * seconds)
     pending = _Pending()
     slips: list[float] = []
@@ -133,8 +141,7 @@ def paced_lag(base_url: str, send: Callable[[httpx.Client, int], httpx.Response]
         with psycopg.connect(database_url, autocommit=True) as conn:
             wait_until: float | None = None
             while True:
-                row = conn.execute("SELECT position FROM public.read_model_versions "
-                                   "WHERE name = %s AND state = 'active'",
+                row = conn.execute(position_sql,  # type: ignore[call-overload]
                                    (read_model,)).fetchone()
                 seen_at = time.perf_counter()
                 if row is not None:

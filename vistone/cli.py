@@ -111,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
         "analytics tables, exactly once; run several to share the partitions")
     analytics.add_argument("--member", default=f"{socket.gethostname()}-{os.getpid()}",
                            help="this consumer's name in status and metrics")
+    analytics.add_argument("--recompute", action="store_true",
+                           help="rebuild the analytics tables from the log directly (after a "
+                           "change of the KPI rules; stop the consumers first), then exit")
 
     commands.add_parser("demo", help="load the demo organization (idempotent)")
 
@@ -271,7 +274,18 @@ def _relay(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _analytics(settings: Settings, args: argparse.Namespace) -> int:
-    from workers.analytics import AnalyticsConsumer
+    from analytics.store import AnalyticsStore
+    from workers.analytics import AnalyticsConsumer, recompute
+
+    if args.recompute:
+        runtime = Runtime.open(settings)
+        try:
+            applied = recompute(runtime.app, runtime.pool, AnalyticsStore())
+            print(f"analytics recomputed from the log: {applied} events applied; consumers "
+                  "started now skip what they receive up to there as repeats")
+            return 0
+        finally:
+            runtime.close()
 
     def consumer(runtime: Runtime, bootstrap: str) -> AnalyticsConsumer:
         print(f"analytics consumer {args.member} running on {bootstrap}", flush=True)

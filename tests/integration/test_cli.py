@@ -65,3 +65,24 @@ def test_rebuild_replays_a_read_model_to_the_same_rows(
     with cli_env.pool.connection() as conn:
         assert conn.execute("SELECT * FROM auth.users ORDER BY id").fetchall() == before
     assert main(["rebuild", "no-such-model"]) == 2
+
+
+def test_analytics_recompute_and_kafka_commands_need_a_cluster(
+    cli_env: Runtime, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from analytics.store import AnalyticsStore
+
+    register(cli_env, 3)
+    head = cli_env.app.recorder.max_notification_id()
+    assert main(["analytics", "--recompute"]) == 0
+    assert f"{head} events applied" in capsys.readouterr().out
+    with cli_env.pool.connection() as conn:
+        progress = AnalyticsStore().progress(conn)
+    assert progress["events_applied"] == head and progress["repeats_ignored"] == 0
+    assert main(["status"]) == 0
+    assert f"{head} applied, 0 repeats ignored, 0 skipped" in capsys.readouterr().out
+    # The relay and the consumers run on a cluster; the server runs them itself otherwise.
+    monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
+    for command in ("relay", "analytics"):
+        assert main([command]) == 2
+        assert "set KAFKA_BOOTSTRAP_SERVERS" in capsys.readouterr().err

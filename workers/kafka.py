@@ -65,9 +65,10 @@ class KafkaSender:
     def _producer(self) -> KafkaProducer:
         # The idempotent producer: a retried send is not written twice, and order per
         # partition holds across retries.
-        # No topic is created by a send: on a new, empty broker the send fails, and the
-        # relay then looks at the broker and publishes again what consumers need
-        # (Relay.check_broker) instead of carrying on past what the broker lost.
+        # On a new, empty broker a send fails (the broker does not know this idempotent
+        # producer, and no send creates a missing topic); the relay then looks at the
+        # broker and publishes again what consumers need (Relay.check_broker) instead of
+        # carrying on past what the broker lost.
         return KafkaProducer(bootstrap_servers=self.bootstrap, acks="all",
                              enable_idempotence=True, client_id="vistone-relay", linger_ms=5,
                              allow_auto_create_topics=False, max_block_ms=10_000)

@@ -161,11 +161,12 @@ def test_serve_stopped_by_a_signal_stops_the_embedded_postgres(scene: Scene, sig
 @pytest.mark.timeout(60)
 def test_serve_with_workers_stops_its_children_then_the_embedded_postgres(scene: Scene) -> None:
     serve, _ = scene.serve("--workers", "2")
-    # Two HTTP workers and the projection worker (not multiprocessing's resource tracker,
-    # which leaves on its own when its parent has gone).
+    # Two HTTP workers, the projection worker and the embedded Kafka broker (not
+    # multiprocessing's resource tracker, which leaves on its own when its parent has gone).
     children = [c for c in psutil.Process(serve.pid).children(recursive=True)
                 if "resource_tracker" not in " ".join(c.cmdline())]
-    assert len(children) == 3, children
+    assert len(children) == 4, children
+    assert sum("tansu" in c.name() for c in children) == 1, children
     returncode = scene.stop_and_wait(serve, signal.SIGTERM)
     assert not [c for c in children if alive(c)], "children outlived serve"
     scene.assert_postgres_stopped()

@@ -28,6 +28,7 @@ import hashlib
 import logging
 import re
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -224,27 +225,22 @@ class AnalyticsStore:
     # -- applying ------------------------------------------------------------------
 
     def apply(self, conn: Connection[Any], envelopes: Sequence[dict[str, Any]]) -> Applied:
-        """Apply ``envelopes`` in one transaction; repeats change nothing."""
+        """Apply ``envelopes`` in one transaction; repeats change nothing. The
+        bookkeeping is read and written once per batch, not once per event."""
         keys = sorted({lock_key(self.schema, organization_of(e)) for e in envelopes})
-        applied = repeats = skipped = 0
         with conn.transaction(), conn.cursor() as cur:
             for key in keys:
                 cur.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
-            for envelope in envelopes:
-                outcome = self._claim(cur, envelope)
-                if outcome is None:
-                    repeats += 1
-                    continue
-                skipped += outcome
-                applied += 1
+            fresh, repeats, skipped = self._claim(cur, envelopes)
+            for envelope in fresh:
                 handler = self._handlers.get(envelope["type"])
                 if handler is not None:
                     handler(cur, envelope)
-                self._active(cur, envelope)
+            self._active(cur, fresh)
             cur.execute(self.q(
                 "UPDATE {s}.progress SET events_applied = events_applied + %s, "
-                "repeats_ignored = repeats_ignored + %s"), (applied, repeats))
-        return Applied(applied, repeats, skipped)
+                "repeats_ignored = repeats_ignored + %s"), (len(fresh), repeats))
+        return Applied(len(fresh), repeats, skipped)
 
     def apply_or_set_aside(self, conn: Connection[Any],
                            envelopes: Sequence[dict[str, Any]]) -> Applied:
@@ -273,8 +269,8 @@ class AnalyticsStore:
         with conn.transaction(), conn.cursor() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(%s)",
                         (lock_key(self.schema, organization_of(envelope)),))
-            outcome = self._claim(cur, envelope)
-            if outcome is None:
+            fresh, _, skipped = self._claim(cur, [envelope])
+            if not fresh:
                 return Applied(0, 1, 0)
             cur.execute(self.q(
                 "INSERT INTO {s}.rejected (position, aggregate_id, version, type, error, "
@@ -283,29 +279,43 @@ class AnalyticsStore:
                  envelope["aggregate_version"], envelope["type"],
                  f"{type(error).__name__}: {error}"[:2000], Jsonb(envelope)))
             cur.execute(self.q("UPDATE {s}.progress SET events_applied = events_applied + 1"))
-        return Applied(1, 0, outcome)
+        return Applied(1, 0, skipped)
 
-    def _claim(self, cur: Cursor[Any], envelope: dict[str, Any]) -> int | None:
-        """None for a repeat; else how many earlier versions never arrived (0)."""
-        aggregate = envelope["aggregate_id"]
-        version, position = envelope["aggregate_version"], envelope["position"]
-        cur.execute(self.q("SELECT version FROM {s}.applied WHERE aggregate_id = %s "
-                           "FOR UPDATE"), (aggregate,))
-        row = cur.fetchone()
-        last = row[0] if row else 0
-        if version <= last:
-            return None
-        missing = version - last - 1
-        if missing:
-            cur.execute(self.q(
+    def _claim(self, cur: Cursor[Any], envelopes: Sequence[dict[str, Any]]
+               ) -> tuple[list[dict[str, Any]], int, int]:
+        """The envelopes not applied before, in order; how many were repeats; how many
+        earlier versions never arrived (0). Their versions are recorded as applied."""
+        ids = [str(UUID(str(e["aggregate_id"]))) for e in envelopes]
+        cur.execute(self.q("SELECT aggregate_id, version FROM {s}.applied "
+                           "WHERE aggregate_id = ANY(%s::uuid[]) FOR UPDATE"),
+                    (sorted(set(ids)),))
+        last = {str(aggregate): int(version) for aggregate, version in cur.fetchall()}
+        fresh: list[dict[str, Any]] = []
+        claimed: dict[str, tuple[int, int]] = {}
+        gaps: list[tuple[str, int, int, int]] = []
+        for aggregate, envelope in zip(ids, envelopes, strict=True):
+            version, position = int(envelope["aggregate_version"]), int(envelope["position"])
+            before = last.get(aggregate, 0)
+            if version <= before:
+                continue
+            if version != before + 1:
+                gaps.append((aggregate, before + 1, version, position))
+            last[aggregate] = version
+            claimed[aggregate] = (version, position)
+            fresh.append(envelope)
+        if gaps:
+            cur.executemany(self.q(
                 "INSERT INTO {s}.skipped (aggregate_id, expected_version, received_version, "
-                "position) VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING"),
-                (aggregate, last + 1, version, position))
-        cur.execute(self.q(
-            "INSERT INTO {s}.applied (aggregate_id, version, position) VALUES (%s, %s, %s) "
-            "ON CONFLICT (aggregate_id) DO UPDATE SET version = EXCLUDED.version, "
-            "position = EXCLUDED.position"), (aggregate, version, position))
-        return missing
+                "position) VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING"), gaps)
+        if claimed:
+            cur.execute(self.q(
+                "INSERT INTO {s}.applied (aggregate_id, version, position) "
+                "SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::bigint[]) "
+                "ON CONFLICT (aggregate_id) DO UPDATE SET version = EXCLUDED.version, "
+                "position = EXCLUDED.position"),
+                (list(claimed), [v for v, _ in claimed.values()],
+                 [p for _, p in claimed.values()]))
+        return fresh, len(envelopes) - len(fresh), sum(g[2] - g[1] for g in gaps)
 
     # -- measurements --------------------------------------------------------------
 
@@ -512,16 +522,21 @@ class AnalyticsStore:
         self._add(cur, d["organization_id"], MESSAGES_POSTED, d["channel_id"],
                   _utc_day(_at(e)), 1)
 
-    def _active(self, cur: Cursor[Any], e: dict[str, Any]) -> None:
-        actor, org = e["metadata"].get("actor_id"), organization_of(e)
-        if actor is None or org is None:
+    def _active(self, cur: Cursor[Any], envelopes: Sequence[dict[str, Any]]) -> None:
+        """Who did anything, per organization and day: one insert for the batch, and a
+        count for each (organization, day) that gained someone."""
+        seen = sorted({(org, str(_utc_day(_at(e))), str(e["metadata"]["actor_id"]))
+                       for e in envelopes
+                       if e["metadata"].get("actor_id") and (org := organization_of(e))})
+        if not seen:
             return
-        day = _utc_day(_at(e))
         cur.execute(self.q(
             "INSERT INTO {s}.active_people (organization_id, day, person_id) "
-            "VALUES (%s, %s, %s) ON CONFLICT DO NOTHING"), (org, day, actor))
-        if cur.rowcount:
-            self._add(cur, org, ACTIVE_PEOPLE, org, day, 1)
+            "SELECT * FROM unnest(%s::uuid[], %s::date[], %s::uuid[]) "
+            "ON CONFLICT DO NOTHING RETURNING organization_id, day"),
+            ([o for o, _, _ in seen], [d for _, d, _ in seen], [a for _, _, a in seen]))
+        for (org, day), gained in sorted(Counter(cur.fetchall()).items()):
+            self._add(cur, org, ACTIVE_PEOPLE, org, day, gained)
 
     # -- progress --------------------------------------------------------------------
 

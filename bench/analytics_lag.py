@@ -6,9 +6,10 @@ PostgreSQL transaction and the applied-through bookkeeping.
 
     .venv/bin/python -m bench.analytics_lag [--rate 200] [--seconds 20] [--json PATH]
 
-The server is `bench/server.py` as its own process on an embedded PostgreSQL in a
-temporary directory, running the relay and one analytics consumer beside the
-projections on the embedded broker, exactly as `./dev serve` does. Timings are printed,
+The server runs on an embedded PostgreSQL in a temporary directory with the embedded
+broker, as `./dev serve` does: by default `vistone serve --workers 2` (two uvicorn
+workers, and the projections, the relay and one analytics consumer in its worker
+process); `--workers 1` puts everything in one process (`bench/server.py`). Timings are printed,
 never asserted (goal: p99 < 1 s at 200 commands/s)."""
 
 from __future__ import annotations
@@ -51,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=200.0, help="commands per second")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=2,
+                        help="uvicorn workers (> 1: `vistone serve --workers N`, the relay and "
+                        "the consumer in its worker process; 1: all in one process)")
     parser.add_argument("--json", type=Path, help="write the results to this file")
     args = parser.parse_args(argv)
     data_dir = Path(tempfile.mkdtemp(prefix="vistone-bench-analytics-"))
@@ -60,16 +64,19 @@ def main(argv: list[str] | None = None) -> int:
         # No KAFKA_BOOTSTRAP_SERVERS: the server starts the embedded broker.
         env = {"VISTONE_KAFKA": "in-process", "KAFKA_BOOTSTRAP_SERVERS": ""}
         server = ServerProcess(database.url, secrets.token_urlsafe(32), data_dir,
-                               extra_env=env)
+                               extra_env=env, workers=args.workers)
         server.wait_ready()
         workspace = create_workspace(server.base_url)
         caught_up(database.url)
         result = paced_lag(server.base_url, create_task_request(workspace), database.url,
                            "analytics", args.rate, args.seconds, clients=args.clients,
                            position_sql=ANALYTICS_POSITION)
-        summary = {**result.summary(), "goal_p99_ms": GOAL_P99_MS,
-                   "goal_met": (result.summary()["lag_p99_ms"] or 1e9) < GOAL_P99_MS
-                   and result.unseen == 0, "cpus": os.cpu_count()}
+        figures = result.summary()
+        p99 = figures["lag_p99_ms"]
+        summary = {**figures, "goal_p99_ms": GOAL_P99_MS, "workers": args.workers,
+                   "goal_met": isinstance(p99, float) and p99 < GOAL_P99_MS
+                   and result.unseen == 0 and result.pacing_held,
+                   "cpus": os.cpu_count()}
         print(json.dumps(summary, indent=2))
         if args.json:
             args.json.write_text(json.dumps(summary, indent=2))

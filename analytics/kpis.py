@@ -47,18 +47,6 @@ class KpiKey(StrEnum):
     BUDGET_BURN = "budget_burn"
 
 
-HOURS_LOGGED = KpiKey.HOURS_LOGGED
-TASKS_COMPLETED = KpiKey.TASKS_COMPLETED
-LEAD_TIME_P50 = KpiKey.LEAD_TIME_P50
-LEAD_TIME_P90 = KpiKey.LEAD_TIME_P90
-CYCLE_TIME_P50 = KpiKey.CYCLE_TIME_P50
-CYCLE_TIME_P90 = KpiKey.CYCLE_TIME_P90
-OVERDUE_OPEN_TASKS = KpiKey.OVERDUE_OPEN_TASKS
-MESSAGES_POSTED = KpiKey.MESSAGES_POSTED
-ACTIVE_PEOPLE = KpiKey.ACTIVE_PEOPLE
-BUDGET_SPENT = KpiKey.BUDGET_SPENT
-BUDGET_BURN = KpiKey.BUDGET_BURN
-
 
 @dataclass(frozen=True)
 class KpiDefinition:
@@ -73,37 +61,35 @@ class KpiDefinition:
         return {k: str(v) for k, v in asdict(self).items()}
 
 DEFINITIONS: tuple[KpiDefinition, ...] = (
-    KpiDefinition(HOURS_LOGGED, "Hours logged", "hours", Period.WEEK, Subject.PROJECT,
+    KpiDefinition(KpiKey.HOURS_LOGGED, "Hours logged", "hours", Period.WEEK, Subject.PROJECT,
                   "Hours logged on the project's tasks, by the week of the work date."),
-    KpiDefinition(TASKS_COMPLETED, "Tasks completed", "tasks", Period.WEEK, Subject.PROJECT,
+    KpiDefinition(KpiKey.TASKS_COMPLETED, "Tasks completed", "tasks", Period.WEEK, Subject.PROJECT,
                   "Tasks whose last completion fell in the week (a reopened task counts "
                   "only when completed again)."),
-    KpiDefinition(LEAD_TIME_P50, "Lead time, median", "hours", Period.WEEK, Subject.PROJECT,
+    KpiDefinition(KpiKey.LEAD_TIME_P50, "Lead time, median", "hours", Period.WEEK, Subject.PROJECT,
                   "Median time from a task's creation to its completion, over the tasks "
                   "completed in the week."),
-    KpiDefinition(LEAD_TIME_P90, "Lead time, 90th percentile", "hours", Period.WEEK,
+    KpiDefinition(KpiKey.LEAD_TIME_P90, "Lead time, 90th percentile", "hours", Period.WEEK,
                   Subject.PROJECT, "90th percentile of creation to completion."),
-    KpiDefinition(CYCLE_TIME_P50, "Cycle time, median", "hours", Period.WEEK, Subject.PROJECT,
-                  "Median time from a task's last start (IN_PROGRESS) to its completion, "
-                  "over the tasks completed in the week."),
-    KpiDefinition(CYCLE_TIME_P90, "Cycle time, 90th percentile", "hours", Period.WEEK,
+    KpiDefinition(KpiKey.CYCLE_TIME_P50, "Cycle time, median", "hours", Period.WEEK,
+                  Subject.PROJECT, "Median time from a task's last start (IN_PROGRESS) to its "
+                  "completion, over the tasks completed in the week."),
+    KpiDefinition(KpiKey.CYCLE_TIME_P90, "Cycle time, 90th percentile", "hours", Period.WEEK,
                   Subject.PROJECT, "90th percentile of last start to completion."),
-    KpiDefinition(OVERDUE_OPEN_TASKS, "Overdue open tasks", "tasks", Period.CURRENT,
+    KpiDefinition(KpiKey.OVERDUE_OPEN_TASKS, "Overdue open tasks", "tasks", Period.CURRENT,
                   Subject.PROJECT, "Tasks not completed whose due date is before today "
                   "(UTC), counted when read."),
-    KpiDefinition(MESSAGES_POSTED, "Messages posted", "messages", Period.DAY, Subject.CHANNEL,
-                  "Messages posted in the channel during the day (a later deletion does "
-                  "not undo that a message was sent)."),
-    KpiDefinition(ACTIVE_PEOPLE, "Active people", "people", Period.DAY, Subject.ORGANIZATION,
+    KpiDefinition(KpiKey.MESSAGES_POSTED, "Messages posted", "messages", Period.DAY,
+                  Subject.CHANNEL, "Messages posted in the channel during the day (a later "
+                  "deletion does not undo that a message was sent)."),
+    KpiDefinition(KpiKey.ACTIVE_PEOPLE, "Active people", "people", Period.DAY, Subject.ORGANIZATION,
                   "People who did anything recorded in the organization during the day."),
-    KpiDefinition(BUDGET_SPENT, "Budget spent", "currency", Period.WEEK, Subject.PROJECT,
+    KpiDefinition(KpiKey.BUDGET_SPENT, "Budget spent", "currency", Period.WEEK, Subject.PROJECT,
                   "The project's spent budget at its last change in the week."),
-    KpiDefinition(BUDGET_BURN, "Budget burn", "percent", Period.WEEK, Subject.PROJECT,
+    KpiDefinition(KpiKey.BUDGET_BURN, "Budget burn", "percent", Period.WEEK, Subject.PROJECT,
                   "Spent budget against budget, in percent, at its last change in the "
                   "week (projects with a budget above zero)."),
 )
-
-BY_KEY = {definition.key: definition for definition in DEFINITIONS}
 
 
 def week_of(day: date) -> date:

@@ -42,22 +42,7 @@ from psycopg.sql import SQL, Composable
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
-from analytics.kpis import (
-    ACTIVE_PEOPLE,
-    BUDGET_BURN,
-    BUDGET_SPENT,
-    CYCLE_TIME_P50,
-    CYCLE_TIME_P90,
-    DEFINITIONS,
-    HOURS_LOGGED,
-    LEAD_TIME_P50,
-    LEAD_TIME_P90,
-    MESSAGES_POSTED,
-    TASKS_COMPLETED,
-    MemberMetric,
-    Subject,
-    week_of,
-)
+from analytics.kpis import DEFINITIONS, KpiKey, MemberMetric, Subject, week_of
 from projections.paging import Order, page_of
 
 log = logging.getLogger(__name__)
@@ -69,8 +54,8 @@ POISON = (errors.DataError, errors.IntegrityError, KeyError, ValueError, TypeErr
           ArithmeticError, AttributeError)
 COMPLETED = "COMPLETED"
 IN_PROGRESS = "IN_PROGRESS"
-COMPLETION_KPIS = (TASKS_COMPLETED, LEAD_TIME_P50, LEAD_TIME_P90, CYCLE_TIME_P50,
-                   CYCLE_TIME_P90)
+COMPLETION_KPIS = (KpiKey.TASKS_COMPLETED, KpiKey.LEAD_TIME_P50, KpiKey.LEAD_TIME_P90,
+                   KpiKey.CYCLE_TIME_P50, KpiKey.CYCLE_TIME_P90)
 
 _DDL = """
 CREATE SCHEMA IF NOT EXISTS {s};
@@ -128,6 +113,11 @@ CREATE TABLE IF NOT EXISTS {s}.rejected (
     position bigint PRIMARY KEY, aggregate_id uuid NOT NULL, version bigint NOT NULL,
     type text NOT NULL, error text NOT NULL, envelope jsonb NOT NULL,
     rejected_at timestamptz NOT NULL DEFAULT now());
+-- Each consumer's last report of its partitions (status and metrics read it).
+CREATE TABLE IF NOT EXISTS {s}.consumer_partitions (
+    topic text NOT NULL, partition int NOT NULL, committed bigint, end_offset bigint,
+    member text NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (topic, partition));
 CREATE TABLE IF NOT EXISTS {s}.progress (
     id boolean PRIMARY KEY DEFAULT true CHECK (id),
     applied_through bigint NOT NULL DEFAULT 0,
@@ -365,7 +355,7 @@ class AnalyticsStore:
             "week_start, hours) VALUES (%s, %s, %s, %s, %s) ON CONFLICT (organization_id, "
             "project_id, person_id, week_start) DO UPDATE SET hours = "
             "{s}.hours_logged.hours + EXCLUDED.hours"), (org, project, person, week, delta))
-        self._add(cur, org, HOURS_LOGGED, project, week, delta)
+        self._add(cur, org, KpiKey.HOURS_LOGGED, project, week, delta)
         self._set_member(cur, org, person, MemberMetric.HOURS_LOGGED, week, delta, add=True)
 
     def _time_logged(self, cur: Cursor[Any], e: dict[str, Any]) -> None:
@@ -436,9 +426,9 @@ class AnalyticsStore:
             return
         org, budget, spent = kept
         week = week_of(_utc_day(_at(e)))
-        self._set(cur, org, BUDGET_SPENT, e["aggregate_id"], week, spent)
+        self._set(cur, org, KpiKey.BUDGET_SPENT, e["aggregate_id"], week, spent)
         burn = (spent * 100 / budget).quantize(Decimal("0.01")) if budget else None
-        self._set(cur, org, BUDGET_BURN, e["aggregate_id"], week, burn)
+        self._set(cur, org, KpiKey.BUDGET_BURN, e["aggregate_id"], week, burn)
 
     # -- tasks -----------------------------------------------------------------------
 
@@ -503,7 +493,7 @@ class AnalyticsStore:
             "started_at)) "
             "FROM {s}.tasks WHERE project_id = %s AND completed_week = %s"), (project, week))
         count, *seconds = cur.fetchone()  # type: ignore[misc]
-        self._set(cur, org, TASKS_COMPLETED, project, week, count or None)
+        self._set(cur, org, KpiKey.TASKS_COMPLETED, project, week, count or None)
         for kpi, value in zip(COMPLETION_KPIS[1:], seconds, strict=True):
             hours = None if value is None or not count else (
                 Decimal(str(value)) / 3600).quantize(Decimal("0.01"))
@@ -519,7 +509,7 @@ class AnalyticsStore:
 
     def _message_posted(self, cur: Cursor[Any], e: dict[str, Any]) -> None:
         d = e["data"]
-        self._add(cur, d["organization_id"], MESSAGES_POSTED, d["channel_id"],
+        self._add(cur, d["organization_id"], KpiKey.MESSAGES_POSTED, d["channel_id"],
                   _utc_day(_at(e)), 1)
 
     def _active(self, cur: Cursor[Any], envelopes: Sequence[dict[str, Any]]) -> None:
@@ -536,7 +526,7 @@ class AnalyticsStore:
             "ON CONFLICT DO NOTHING RETURNING organization_id, day"),
             ([o for o, _, _ in seen], [d for _, d, _ in seen], [a for _, _, a in seen]))
         for (org, day), gained in sorted(Counter(cur.fetchall()).items()):
-            self._add(cur, org, ACTIVE_PEOPLE, org, day, gained)
+            self._add(cur, org, KpiKey.ACTIVE_PEOPLE, org, day, gained)
 
     # -- progress --------------------------------------------------------------------
 

@@ -21,7 +21,6 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -44,12 +43,6 @@ FIGURES_EVERY_SECONDS = 2.0
 # kafka-python's defaults, 3 s with this, measured); 6 s is also Kafka's smallest
 # allowed session timeout by default, and what a dead consumer's partitions wait.
 SESSION_TIMEOUT_MS = 6_000
-
-_PARTITIONS_DDL = """CREATE TABLE IF NOT EXISTS {s}.consumer_partitions (
-    topic text NOT NULL, partition int NOT NULL, committed bigint, end_offset bigint,
-    member text NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (topic, partition))"""
-
 
 def events_table(app: Application[Any]) -> Composable:
     recorder: Any = app.recorder
@@ -92,18 +85,15 @@ class AnalyticsConsumer(Loop):
                  member: str = "analytics", max_records: int = 500,
                  session_timeout_ms: int = SESSION_TIMEOUT_MS,
                  heartbeat_interval_ms: int = 1_000,
-                 max_poll_interval_ms: int = 60_000,
-                 on_batch: Callable[[int], None] | None = None) -> None:
+                 max_poll_interval_ms: int = 60_000) -> None:
         super().__init__()
         self.app, self.pool, self.bootstrap = app, pool, bootstrap
         self.store = store or AnalyticsStore()
         self.group_id, self.member = group_id, member
-        self.on_batch = on_batch
         self.events = events_table(app)
         self._figures_at = 0.0
-        with pool.connection() as conn:
+        with pool.connection() as conn:  # idempotent: Runtime.open did it for the default
             self.store.setup(conn)
-            conn.execute(self.store.q(_PARTITIONS_DDL))  # type: ignore[arg-type]
         self.consumer = KafkaConsumer(
             bootstrap_servers=bootstrap, group_id=group_id, client_id=f"vistone-{member}",
             enable_auto_commit=False, auto_offset_reset="earliest",
@@ -142,8 +132,6 @@ class AnalyticsConsumer(Loop):
                 # batch applied is then a repeat.
                 log.info("analytics: commit refused (%s); the batch will be delivered "
                          "again and ignored as a repeat", type(error).__name__)
-            if self.on_batch is not None:
-                self.on_batch(len(records))
         self.advance()
         self._figures()
         return len(records)

@@ -213,12 +213,6 @@ class Relay(Loop):
             conn.execute("UPDATE public.kafka_relay SET position = %s, updated_at = now() "
                          "WHERE name = %s", (max(position, 1) - 1, self.relay_name))
 
-    def late_events(self) -> int:
-        with self.pool.connection() as conn:
-            row = conn.execute("SELECT late_events FROM public.kafka_relay WHERE name = %s",
-                               (self.relay_name,)).fetchone()
-        return int(row[0]) if row else 0
-
     def check_broker(self) -> bool:
         """Publish again what the consumers need if the broker is new and empty while
         the relay has published before; returns whether it did."""

@@ -32,6 +32,7 @@ from domain.state import (
     personal_fields,
 )
 from projections.base import ReadModel
+from projections.organizations import memberships
 from projections.paging import Order, page_of
 from projections.table import Table
 from projections.transcoding import KeptState
@@ -341,9 +342,8 @@ def my_activity_page(conn: Connection[Any], caller: Any, *, cursor: str | None,
                      limit: int) -> dict[str, Any]:
     """What the caller did, newest first, in every organization they are a member of now
     (by what their role there lets them see) and on their own account."""
-    roles = dict(conn.execute(
-        "SELECT organization_id, role FROM auth.organization_members WHERE user_id = %s",
-        (caller,)).fetchall())
+    # A deleted organization has no members any more: its rows leave my activity with it.
+    roles = {m["id"]: m["role"] for m in memberships(conn, caller)}
     seen = ["(t.entity_type = 'user' AND t.entity_id = %(me)s AND NOT t.internal)"]
     params: dict[str, Any] = {"me": caller}
     for index, (organization_id, role) in enumerate(roles.items()):

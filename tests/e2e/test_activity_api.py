@@ -434,6 +434,20 @@ def test_a_removed_project_member_stops_seeing_the_projects_history(
     assert all(r["organization_id"] != org for r in walk(client, eve, "/v1/me/activity"))
 
 
+def test_a_deleted_organization_leaves_my_activity(client: TestClient) -> None:
+    ann = register(client, "Ann")
+    org = new_organization(client, ann)["id"]
+    kept = new_organization(client, ann)["id"]
+    o = org_url(org)
+    project = add_client_project(client, ann, org, None)
+    before = walk(client, ann, "/v1/me/activity", project["position"])
+    assert any(r["organization_id"] == org for r in before)
+    gone = ok(client.delete(o, headers=ann.headers))
+    mine = walk(client, ann, "/v1/me/activity", gone["position"])
+    assert all(r["organization_id"] != org for r in mine)
+    assert any(r["organization_id"] == kept for r in mine)
+
+
 def every_url(w: World) -> list[str]:
     o = w.o
     return [f"{o}/activity", f"{o}/history", f"{o}/activity/export",

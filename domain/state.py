@@ -39,6 +39,34 @@ def personal_fields(aggregate_class: type) -> frozenset[str]:
     return frozenset(getattr(aggregate_class, "PERSONAL_FIELDS", ()))
 
 
+def personal_event_fields(aggregate_class: type) -> frozenset[str]:
+    """What an event of ``aggregate_class`` may carry that is personal: the aggregate's
+    personal fields, and what only its events carry (``PERSONAL_EVENT_FIELDS``: a
+    question asked, an answer read)."""
+    return personal_fields(aggregate_class) | frozenset(
+        getattr(aggregate_class, "PERSONAL_EVENT_FIELDS", ()))
+
+
+def split_personal(aggregate_class: type, attributes: Mapping[str, Any]
+                   ) -> tuple[dict[str, Any], list[str]]:
+    """An event's attributes without their personal values, and the names of what was
+    left out (``changes.email`` for a field inside a dict of changes, as
+    ``Client.Updated(changes=...)`` carries them). The one rule for every copy of the log
+    that leaves the store: the Kafka relay and the auditors' export."""
+    personal = personal_event_fields(aggregate_class)
+    kept: dict[str, Any] = {}
+    left_out: list[str] = []
+    for name, value in attributes.items():
+        if name in personal:
+            left_out.append(name)
+        elif isinstance(value, Mapping):
+            kept[name] = {k: v for k, v in value.items() if k not in personal}
+            left_out += [f"{name}.{k}" for k in value if k in personal]
+        else:
+            kept[name] = value
+    return kept, left_out
+
+
 def is_internal(aggregate_class: type) -> bool:
     return bool(getattr(aggregate_class, "INTERNAL", False))
 

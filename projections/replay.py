@@ -24,6 +24,7 @@ a moment after the time that committed before that position is part of the repla
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from collections.abc import Callable, Iterator
@@ -51,7 +52,14 @@ SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 # Schemas of PostgreSQL itself, and the prefix of the read models' generations
 # (projections/versions.py: rm_<name>_g<N>): a replay never builds there.
 SYSTEM_SCHEMAS = frozenset({"public", "information_schema"})
-RESERVED_PREFIXES = ("pg_", "rm_")
+# A replay builds in a staging schema of STAGING_PREFIX, renamed to the target only once
+# complete: a replay killed midway (SIGKILL, a lost machine) leaves the target absent,
+# never half-built. What a killed one left is dropped by the next replay.
+STAGING_PREFIX = "vistone_replay_"
+RESERVED_PREFIXES = ("pg_", "rm_", STAGING_PREFIX)
+# Schemas the workers that are not read models write (analytics/store.py: the Kafka
+# consumers' tables): live too, though no read model names them.
+WORKER_SCHEMAS = frozenset({"monitoring"})
 # The names a DDL statement gives to the relations and types it creates.
 _CREATED = re.compile(
     r"\bCREATE\s+(?:UNIQUE\s+)?(?:TABLE|INDEX|VIEW|MATERIALIZED\s+VIEW|SEQUENCE|TYPE)\s+"
@@ -164,7 +172,7 @@ def relation_collisions(models: list[ReadModel]) -> dict[str, list[str]]:
 def live_schemas(app: Application[Any], conn: psycopg.Connection[Any]) -> set[str]:
     """Schemas the running system uses: the read models' views, every generation in the
     catalogue, the event store's."""
-    live = set(SYSTEM_SCHEMAS) | {m.schema for m in all_read_models()}
+    live = set(SYSTEM_SCHEMAS | WORKER_SCHEMAS) | {m.schema for m in all_read_models()}
     datastore = getattr(app.recorder, "datastore", None)
     if datastore is not None and getattr(datastore, "schema", None):
         live.add(datastore.schema)
@@ -198,20 +206,51 @@ def _schema_contents(conn: psycopg.Connection[Any], name: str) -> int | None:
     return None if row is None or not row[0] else int(row[1])
 
 
+def staging_schema(into: str) -> str:
+    return STAGING_PREFIX + hashlib.blake2b(into.encode(), digest_size=8).hexdigest()
+
+
+def _try_lock(conn: psycopg.Connection[Any], schema: str) -> bool:
+    row = conn.execute("SELECT pg_try_advisory_lock(hashtext('vistone.replay'), "
+                       "hashtext(%s))", (schema,)).fetchone()
+    return bool(row and row[0])
+
+
+def _unlock(conn: psycopg.Connection[Any], schema: str) -> None:
+    conn.execute("SELECT pg_advisory_unlock(hashtext('vistone.replay'), hashtext(%s))",
+                 (schema,))
+
+
 @contextmanager
 def _exclusive(pool: ConnectionPool, schema: str) -> Iterator[None]:
-    """Hold a session advisory lock on the schema name: two replays into one schema at
-    once would each find it empty, then drop each other's work on failure."""
+    """Hold a session advisory lock on the staging schema's name while it is built: two
+    replays into one schema at once would each find it empty, then drop each other's
+    work. A killed replay's session ends, and its lock with it."""
     with pool.connection() as conn:
-        row = conn.execute("SELECT pg_try_advisory_lock(hashtext('vistone.replay'), "
-                           "hashtext(%s))", (schema,)).fetchone()
-        if not row or not row[0]:
+        if not _try_lock(conn, schema):
             raise ReplayRefused(f"another replay into schema {schema!r} is under way")
         try:
             yield
         finally:
-            conn.execute("SELECT pg_advisory_unlock(hashtext('vistone.replay'), hashtext(%s))",
-                         (schema,))
+            _unlock(conn, schema)
+
+
+def drop_abandoned_staging(pool: ConnectionPool) -> list[str]:
+    """Drop the staging schemas no replay holds any more (left by a killed replay)."""
+    dropped = []
+    with pool.connection() as conn:
+        names = [row[0] for row in conn.execute(
+            "SELECT nspname FROM pg_namespace WHERE starts_with(nspname, %s)",
+            (STAGING_PREFIX,))]
+        for name in names:
+            if _try_lock(conn, name):
+                try:
+                    conn.execute(SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
+                        Identifier(name)))
+                    dropped.append(name)
+                finally:
+                    _unlock(conn, name)
+    return dropped
 
 
 # --- the replay ----------------------------------------------------------------------------
@@ -220,8 +259,10 @@ def replay(app: Application[Any], pool: ConnectionPool, models: list[ReadModel],
            until: int, into: str, batch_size: int = BATCH_SIZE,
            progress: Progress | None = None) -> ReplayResult:
     """Build ``models`` into the schema ``into`` from the log up to position ``until``
-    (inclusive). The schema is created, or must exist empty; it must not be a live one.
-    On failure everything the replay created is dropped and ``ReplayFailed`` says which
+    (inclusive). The schema must not exist, or exist empty; it must not be a live one.
+    The read models are built in a staging schema, which takes the name ``into`` in one
+    transaction at the end: ``into`` is complete or absent, whatever happens to the
+    process. On failure the staging schema is dropped and ``ReplayFailed`` says which
     read model stopped at which event. ``pool`` gives autocommit connections (the
     runtime's)."""
     check_schema_name(into)
@@ -232,27 +273,39 @@ def replay(app: Application[Any], pool: ConnectionPool, models: list[ReadModel],
         raise ReplayRefused("these read models create relations of the same name and "
                             "cannot share one schema: " + "; ".join(
                                 f"{name} ({', '.join(who)})" for name, who in collisions.items()))
-    with _exclusive(pool, into):
+    staging = staging_schema(into)
+    drop_abandoned_staging(pool)
+    with _exclusive(pool, staging):
         with pool.connection() as conn:
-            if into in live_schemas(app, conn):
-                raise ReplayRefused(f"--into {into!r} is a schema the live system uses")
-            contents = _schema_contents(conn, into)
-            if contents:
-                raise ReplayRefused(f"schema {into!r} exists and is not empty: drop it or "
-                                    "choose another name")
-            created = contents is None
-            if created:
-                conn.execute(SQL("CREATE SCHEMA {}").format(Identifier(into)))
+            _check_target(app, conn, into)
+            conn.execute(SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(Identifier(staging)))
+            conn.execute(SQL("CREATE SCHEMA {}").format(Identifier(staging)))
         try:
-            done = tuple(_replay_model(app, pool, model, until, into, batch_size, progress)
+            done = tuple(_replay_model(app, pool, model, until, staging, batch_size, progress)
                          for model in models)
+            with pool.connection() as conn, conn.transaction():
+                _check_target(app, conn, into)  # (still free: checked under the rename)
+                conn.execute(SQL("DROP SCHEMA IF EXISTS {}").format(Identifier(into)))
+                conn.execute(SQL("ALTER SCHEMA {} RENAME TO {}").format(
+                    Identifier(staging), Identifier(into)))
         except BaseException:
             try:
-                _undo(pool, into, models, drop_schema=created)
+                with pool.connection() as conn:
+                    conn.execute(SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
+                        Identifier(staging)))
             except psycopg.Error:
-                log.exception("could not drop what the failed replay into %s created", into)
+                log.exception("could not drop the staging schema %s of a failed replay",
+                              staging)
             raise
     return ReplayResult(into, until, done)
+
+
+def _check_target(app: Application[Any], conn: psycopg.Connection[Any], into: str) -> None:
+    if into in live_schemas(app, conn):
+        raise ReplayRefused(f"--into {into!r} is a schema the live system uses")
+    if _schema_contents(conn, into):
+        raise ReplayRefused(f"schema {into!r} exists and is not empty: drop it or "
+                            "choose another name")
 
 
 def _replay_model(app: Application[Any], pool: ConnectionPool, model: ReadModel, until: int,
@@ -314,29 +367,3 @@ def _apply(pool: ConnectionPool, model: ReadModel, search_path: Composed,
                     model.apply_events(cursor, [(position, event)])
                 except Exception as error:
                     raise ReplayFailed(model.name, position, error) from error
-
-
-def _undo(pool: ConnectionPool, into: str, models: list[ReadModel], *,
-          drop_schema: bool) -> None:
-    """Drop what a failed replay created: the schema it made, or (a schema that existed
-    empty) the tables, views, sequences and types of ``models`` in it."""
-    with pool.connection() as conn, conn.transaction():
-        if drop_schema:
-            conn.execute(SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(Identifier(into)))
-            return
-        rows = conn.execute(
-            "SELECT c.relname, c.relkind FROM pg_class c "
-            "WHERE c.relnamespace = to_regnamespace(%s) AND c.relkind IN ('r', 'v', 'm', 'S', 'p')",
-            (into,)).fetchall()
-        ours = {name for m in models for name in relation_names(m)}
-        kinds = {"r": "TABLE", "p": "TABLE", "v": "VIEW", "m": "MATERIALIZED VIEW",
-                 "S": "SEQUENCE"}
-        for name, kind in rows:
-            if name in ours:
-                conn.execute(SQL("DROP {} IF EXISTS {} CASCADE").format(
-                    SQL(kinds[kind]), Identifier(into, name)))
-        for (name,) in conn.execute(
-                "SELECT t.typname FROM pg_type t WHERE t.typnamespace = to_regnamespace(%s) "
-                "AND t.typrelid = 0 AND t.typelem = 0", (into,)).fetchall():
-            if name in ours:
-                conn.execute(SQL("DROP TYPE IF EXISTS {} CASCADE").format(Identifier(into, name)))

@@ -4,8 +4,9 @@ Each line holds the event's log position, its aggregate (id, type and version), 
 (``task.status_changed``), its time (RFC 3339, UTC), its metadata (who, for which
 organization, correlation and causation ids, client IP, user agent) and its attributes
 as the code reads them now (older event versions upcast). Password hashes are never
-written; ``withhold_personal`` also withholds personal fields (names, emails, message
-bodies: each aggregate's ``PERSONAL_FIELDS``).
+written; ``withhold_personal`` also withholds what is personal, as the Kafka relay does
+(``domain.state.split_personal``: names, emails, phones, message bodies, a conversation's
+questions and answers, also inside a dict of changes).
 
 The log is read in pages of positions up to the head it had when the export started
 (what is appended meanwhile is left for the next export) and each line is written as it
@@ -24,7 +25,7 @@ from uuid import UUID
 import orjson
 from eventsourcing.application import Application
 
-from domain.state import WITHHELD, action_name, entity_type, json_value, personal_fields
+from domain.state import WITHHELD, action_name, entity_type, json_value, split_personal
 
 PAGE_SIZE = 500
 # What every line's ``meta`` holds (null when the event did not record it).
@@ -85,10 +86,16 @@ def event_record(position: int, event: Any, *, withhold_personal: bool = False
     event_class = type(event)
     aggregate = aggregate_class(event_class)
     meta = dict(getattr(event, "meta", None) or {})
-    withheld = SECRET_FIELDS | (personal_fields(aggregate)
-                                if withhold_personal and aggregate is not None else frozenset())
-    attributes = {name: WITHHELD if name in withheld else json_value(value)
-                  for name, value in sorted(vars(event).items()) if name not in _BOOKKEEPING}
+    attributes = {name: value for name, value in sorted(vars(event).items())
+                  if name not in _BOOKKEEPING}
+    withheld = [name for name in attributes if name in SECRET_FIELDS]
+    if withhold_personal and aggregate is not None:
+        attributes, left_out = split_personal(aggregate, attributes)
+        withheld += left_out
+    attributes = json_value(attributes)
+    for path in withheld:  # said to be there, without its value
+        *outer, name = path.split(".")
+        (attributes[outer[0]] if outer else attributes)[name] = WITHHELD
     return {
         "position": position,
         "aggregate_id": str(event.originator_id),

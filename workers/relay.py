@@ -33,7 +33,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
-from domain.state import action_name, entity_type, json_value, personal_fields
+from domain.state import action_name, entity_type, json_value, split_personal
 from workers.loop import Loop
 
 log = logging.getLogger(__name__)
@@ -95,13 +95,6 @@ def aggregate_class_of(event: Any) -> type:
     return found
 
 
-def withheld_attributes(aggregate_class: type) -> frozenset[str]:
-    """What an event of ``aggregate_class`` must not publish: its personal fields, and
-    the personal attributes only its events carry (``PERSONAL_EVENT_FIELDS``)."""
-    return personal_fields(aggregate_class) | frozenset(
-        getattr(aggregate_class, "PERSONAL_EVENT_FIELDS", ()))
-
-
 @dataclass(frozen=True)
 class Record:
     topic: str
@@ -114,21 +107,8 @@ class Record:
 def envelope(position: int, event: Any) -> dict[str, Any]:
     """The published form of the event at ``position`` (documented in docs/kafka.md)."""
     cls = aggregate_class_of(event)
-    withheld = withheld_attributes(cls)
-    data: dict[str, Any] = {}
-    left_out: list[str] = []
-    for name, value in vars(event).items():
-        if name in _NOT_DATA:
-            continue
-        if name in withheld:
-            left_out.append(name)
-        elif isinstance(value, dict):
-            # A dict of changed fields (``Client.Updated(changes=…)``): its personal
-            # fields are left out too.
-            data[name] = {k: json_value(v) for k, v in value.items() if k not in withheld}
-            left_out += [f"{name}.{k}" for k in value if k in withheld]
-        else:
-            data[name] = json_value(value)
+    data, left_out = split_personal(
+        cls, {name: value for name, value in vars(event).items() if name not in _NOT_DATA})
     meta = getattr(event, "meta", None) or {}
     return {
         "envelope_version": ENVELOPE_VERSION,
@@ -139,7 +119,7 @@ def envelope(position: int, event: Any) -> dict[str, Any]:
         "position": position,
         "occurred_at": event.timestamp.isoformat(),
         "metadata": {name: meta.get(name) for name in _PUBLIC_META},
-        "data": data,
+        "data": json_value(data),
         "withheld": sorted(left_out),
     }
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -28,15 +29,19 @@ from domain.assistant import (
     MAX_QUESTION,
     MAX_TEMPLATE,
     MAX_TEMPLATE_NAME,
+    AnswerMode,
     ContentType,
+    SearchMode,
+    TurnRole,
 )
 from domain.assistant import MAX_TITLE as MAX_CONVERSATION_TITLE
 from domain.base import CommandContext, InvalidValue
-from domain.channel import ChannelKind
+from domain.channel import ChannelKind, ChannelRole
 from domain.client import ADDRESS_FIELDS, COUNTRY_CODES, validate_email_address
 from domain.message import MAX_ATTACHMENTS, MAX_CONTENT_LENGTH, MAX_FILE_TYPE_LENGTH
 from domain.project import ProjectRole, ProjectStatus
-from domain.roles import Role
+from domain.proposal import ProposalStatus
+from domain.roles import Permission, Role
 from domain.task import MAX_CHECKLIST_TEXT, MAX_DESCRIPTION, MAX_TITLE, TaskPriority, TaskStatus
 from domain.user import SPACE
 from domain.values import INT64_MAX, INT64_MIN, MAX_JSON_DEPTH, MAX_MONEY
@@ -466,6 +471,10 @@ def assert_clients_served(runtime: Runtime, w: World, cw: ClientWorld, v: Client
             6 - v.ratings[0], v.comments[1], v.response.strip())
 
 
+def question_of(v: Values) -> str:
+    return v.content[0][:MAX_QUESTION].strip() or "?"
+
+
 def run_assistant_commands(runtime: Runtime, w: World, v: Values) -> UUID:
     """Every event of SearchAccess, PromptTemplate and Conversation, with extreme text."""
     app = runtime.app
@@ -484,12 +493,60 @@ def run_assistant_commands(runtime: Runtime, w: World, v: Values) -> UUID:
     conversation = assistant.start_conversation(Command(app, a), w.org,
                                                 v.titles[0][:MAX_CONVERSATION_TITLE]).id
     assistant.record_exchange(
-        Command(app, a), w.org, conversation, question=v.content[0][:MAX_QUESTION].strip()
-        or "?", answer=v.content[1], citations=[{"source_id": str(w.tasks[0]),
-                                                 "title": v.titles[1], "cited": True}],
+        Command(app, a), w.org, conversation, question=question_of(v), answer=v.content[1],
+        citations=[{"source_id": str(w.tasks[0]), "title": v.titles[1], "cited": True}],
         mode="extracted", model=v.names[3], prompt_tokens=INT64_MAX // 4,
         completion_tokens=INT64_MAX // 4, template=name)
     return conversation
+
+
+# --- personal values ---------------------------------------------------------------------
+
+# Words of the domain: hypothesis also draws text from the code's constants, so a person
+# may be named "Manager".
+DOMAIN_WORDS = frozenset(member.value for enum in (
+    AnswerMode, ContentType, SearchMode, TurnRole, ChannelKind, ChannelRole, ProjectRole,
+    ProjectStatus, ProposalStatus, Permission, Role, TaskPriority, TaskStatus)
+    for member in enum)
+# What the system writes itself: ids, times, dates and numbers as text. A phone number
+# may be part of one by chance ("2026-11-2"), but never the whole of it.
+SYSTEM_TOKEN = re.compile(r"[0-9a-fA-F:.+\-TZ ]+")
+
+
+def strings_in(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from strings_in(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from strings_in(v)
+
+
+def personal_values(v: Values, cv: ClientValues) -> set[str]:
+    """The values the worlds above put in personal fields only (names also name
+    organizations and templates there, which are not personal: only Bob's is his alone;
+    the conversation's question and answer are what Ann wrote and read), long enough to
+    search for. A value hypothesis also drew for a public field, or a word of the domain,
+    is left out: found in a copy of the log, it would be there under its public meaning."""
+    personal = [*v.emails, v.names[1], v.phone, *v.content, question_of(v), cv.email,
+                cv.phone, *(x for x in cv.address.values() if x), *cv.comments, cv.response]
+    public = [*strings_in(asdict(v) | {
+        "emails": [], "names": [n for i, n in enumerate(v.names) if i != 1], "phone": "",
+        "content": []}), *strings_in(asdict(cv) | {
+            "email": "", "phone": "", "address": {}, "comments": [], "response": ""}),
+        *DOMAIN_WORDS]
+    return {secret for secret in (p.strip() for p in personal)
+            if len(secret) >= 6 and not any(secret in word for word in public)}
+
+
+def leaks(secrets: set[str], document: Any) -> list[str]:
+    """The secrets found in any text of ``document`` (JSON as Python values)."""
+    texts = list(strings_in(document))
+    return [secret for secret in secrets if any(
+        text == secret or (secret in text and not SYSTEM_TOKEN.fullmatch(text))
+        for text in texts)]
 
 
 def assert_searchable(runtime: Runtime, w: World, v: Values) -> None:

@@ -4,7 +4,12 @@ the live read models and their catalogue are not touched."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
 from datetime import timedelta, timezone
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -22,12 +27,15 @@ from projections.replay import (
     position_at,
     relation_collisions,
     replay,
+    staging_schema,
 )
 from projections.runner import catch_up
 from vistone.app import Command
 from vistone.cli import main
 from vistone.commands import organizations, projects, tasks, users
 from vistone.runtime import Runtime
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def as_actor(runtime: Runtime, actor: UUID | None = None) -> Command:
@@ -304,3 +312,61 @@ def test_progress_is_reported_batch_by_batch_up_to_the_end(cli_env: Runtime) -> 
     with cli_env.pool.connection() as conn:
         assert conn.execute("SELECT max(position) FROM progress.timeline").fetchone() == (
             head - 1,)
+
+
+def test_a_replay_killed_at_any_moment_leaves_the_schema_absent_then_completes(
+    cli_env: Runtime,
+) -> None:
+    """SIGKILL while the read models are built: the target schema never exists
+    half-built (the build is renamed into it only once complete), the next replay into
+    the same name is not refused, and it drops what the killed one left."""
+    owner = users.register_user(as_actor(cli_env), email="k@replay.test", name="K",
+                                password="password-1").id
+    org = organizations.create_organization(as_actor(cli_env, owner), name="Killed",
+                                            slug="killed-org").id
+    project = projects.create_project(as_actor(cli_env, owner), org, name="Long").id
+    for i in range(600):
+        tasks.create_task(as_actor(cli_env, owner), org, project, title=f"Task {i}")
+    head = cli_env.app.recorder.max_notification_id()
+    staging = staging_schema("killed_past")
+    command = [sys.executable, "-m", "vistone.cli", "replay", "--until", str(head),
+               "--into", "killed_past"]
+    killed = 0
+    for kill_after_tables in (1, 5, 12, 20):
+        child = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while child.poll() is None and time.monotonic() < deadline:
+            with cli_env.pool.connection() as conn:
+                row = conn.execute("SELECT count(*) FROM pg_class WHERE relkind = 'r' "
+                                   "AND relnamespace = to_regnamespace(%s)", (staging,)
+                                   ).fetchone()
+            if row and row[0] >= kill_after_tables:
+                child.send_signal(signal.SIGKILL)
+                break
+            time.sleep(0.005)
+        child.wait(30)
+        if child.returncode == 0:  # finished first: complete, as it must be
+            assert schema_exists(cli_env, "killed_past")
+            with cli_env.pool.connection() as conn:
+                conn.execute("DROP SCHEMA killed_past CASCADE")
+            continue
+        assert child.returncode == -signal.SIGKILL
+        assert not schema_exists(cli_env, "killed_past"), kill_after_tables
+        killed += 1
+    assert killed >= 2, "the replays finished before they could be killed"
+    result = replay(cli_env.app, cli_env.pool, all_read_models(), until=head,
+                    into="killed_past")
+    assert result.schema == "killed_past" and not schema_exists(cli_env, staging)
+    catch_up(cli_env.app, cli_env.pool, cli_env.read_models)
+    assert snapshot(cli_env, lambda model: "killed_past") == snapshot(cli_env)
+
+
+def test_an_abandoned_staging_schema_is_dropped_by_the_next_replay(cli_env: Runtime) -> None:
+    left = staging_schema("some_other_past")
+    with cli_env.pool.connection() as conn:
+        conn.execute(f"CREATE SCHEMA {left}")
+        conn.execute(f"CREATE TABLE {left}.tasks (id int)")
+    head = cli_env.app.recorder.max_notification_id() or 0
+    replay(cli_env.app, cli_env.pool, [], until=head, into="a_past")
+    assert not schema_exists(cli_env, left) and schema_exists(cli_env, "a_past")

@@ -226,7 +226,14 @@ def _instant(value: Any, *, round_up: bool) -> Any:
     found = RFC_3339.fullmatch(value)
     if found is None:
         raise ValueError(f"must be {MOMENT_HELP}")
-    day, hour, minute, second, fraction, offset = found.groups()
+    try:
+        return _rounded(*found.groups(), round_up=round_up)
+    except OverflowError:  # rounding up past 9999-12-31T23:59:59.999999
+        raise ValueError("must be an instant up to 9999-12-31T23:59:59.999999Z") from None
+
+
+def _rounded(day: str, hour: str, minute: str, second: str, fraction: str | None,
+             offset: str, *, round_up: bool) -> datetime:
     digits = (fraction or ".")[1:]
     leap = second == "60"  # no event is recorded inside a leap second
     moment = datetime.fromisoformat(

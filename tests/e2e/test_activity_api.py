@@ -703,6 +703,9 @@ def test_a_cursor_with_an_out_of_range_position_is_no_server_error(
     {"since": "2026-02-30T00:00:00Z"}, {"since": "2026-01-05T24:00:00Z"},
     {"since": "2026-01-05T09:30:00+24:00"}, {"since": "0000-01-01T00:00:00Z"},
     {"since": "10000-01-01T00:00:00Z"}, {"since": "2026-01-05T09:30:00\x00Z"},
+    # Rounded up to the next microsecond: past the last one a time can hold.
+    {"since": "9999-12-31T23:59:59.999999999999Z"},
+    {"until": "9999-12-31T23:59:59.9999999Z"}, {"since": "9999-12-31T23:59:60Z"},
     {"action": "task"}, {"action": "Task.Status_Changed"}, {"action": "task.status-changed"},
     {"action": "task.status_changed.x"}, {"action": "task.%"}, {"action": "a" * 65 + ".b"},
     {"action": "task.status_changed\n"}, {"action": ""},

@@ -263,12 +263,16 @@ def visible_sql(role: Role) -> str:
         return (f"(t.entity_type IN ('project', 'task') AND {_PORTAL} "
                 f"AND {_PORTAL_HIDDEN_ACTIONS})")
     conditions = [f"(t.channel_id IS NULL OR {_channel_seen(role)})",
+
                   # A conversation with the assistant is its owner's alone, for every role.
                   "(t.entity_type <> 'conversation' OR t.person_id = %(me)s)"]
     if role not in SEES_ALL_PROJECTS:
         conditions += [
             "(t.entity_type <> 'time_log' OR t.person_id = %(me)s)",
-            "(t.project_id IS NULL OR EXISTS (SELECT 1 FROM project.project_members pm "
+            # One's own time logs stay one's own after leaving their project (as the
+            # time log itself: api/routes/timelogs.py get_time_log).
+            "(t.project_id IS NULL OR (t.entity_type = 'time_log' AND t.person_id = %(me)s) "
+            "OR EXISTS (SELECT 1 FROM project.project_members pm "
             "WHERE pm.project_id = t.project_id AND pm.user_id = %(me)s))",
         ]
     if not can(role, Permission.MANAGE_CLIENTS):

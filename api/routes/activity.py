@@ -5,7 +5,7 @@ Events) and an export for Organizers. Every read is filtered by what the caller 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
@@ -24,7 +24,7 @@ from api.deps import Caller, JSONResponse, PageCursor, PageLimit, Reader, readin
 from api.problems import ApiProblem
 from api.values import MOMENT_HELP, Bound, ExactJSONRoute
 from domain.roles import Role
-from projections import timeline
+from projections import channels, timeline
 from projections.organizations import member_role
 
 router = APIRouter(tags=["activity"], route_class=ExactJSONRoute)
@@ -122,24 +122,43 @@ def my_activity(reader: Reads, limit: PageLimit = 50, cursor: PageCursor = None)
                                                    cursor=cursor, limit=limit))
 
 
+# Whether the caller may read the record of a history's row now, beyond seeing the row.
+Readable = Callable[[Reader, UUID, Role, dict[str, Any]], bool]
+
+
 def _history(reader: Reader, organization_id: UUID, kind: str, entity_id: UUID,
-             cursor: str | None, limit: int) -> JSONResponse:
+             cursor: str | None, limit: int, *, readable: Readable | None = None
+             ) -> JSONResponse:
+    """A record's history: 404 unless the caller sees a row of it now (and, with
+    ``readable``, may read the record itself)."""
     role = organization_role(reader.conn, organization_id, reader.caller)
     filters = {"entity_type": kind, "entity_id": entity_id}
     found = timeline.activity_page(reader.conn, organization_id, role, reader.caller,
                                    filters=filters, cursor=cursor, limit=limit)
-    if not found["items"] and _unseen(reader, organization_id, role, filters, cursor):
+    first = _first_seen(reader, organization_id, role, filters, found, cursor)
+    if first is None or (readable is not None
+                         and not readable(reader, organization_id, role, first)):
         raise not_found(kind.replace("_", " "), entity_id)
     return reader.answer(found)
 
 
-def _unseen(reader: Reader, organization_id: UUID, role: Role, filters: dict[str, Any],
-            cursor: str | None) -> bool:
-    """Whether the caller sees no row at all of the record (asked only of an empty page:
-    a page past the last row is empty too, and the record is still seen)."""
-    return cursor is None or not timeline.activity_page(
-        reader.conn, organization_id, role, reader.caller, filters=filters, cursor=None,
-        limit=1)["items"]
+def _first_seen(reader: Reader, organization_id: UUID, role: Role, filters: dict[str, Any],
+                found: dict[str, Any], cursor: str | None) -> dict[str, Any] | None:
+    """A row of the record the caller sees, if any: the page's first, or (a page past the
+    last row is empty too, and the record is still seen) the newest."""
+    if found["items"] or cursor is None:
+        return found["items"][0] if found["items"] else None
+    newest = timeline.activity_page(reader.conn, organization_id, role, reader.caller,
+                                    filters=filters, cursor=None, limit=1)["items"]
+    return newest[0] if newest else None
+
+
+def _message_readable(reader: Reader, organization_id: UUID, role: Role,
+                      row: dict[str, Any]) -> bool:
+    """A message is read by its channel's members (api/routes/channels.py get_message);
+    Organizers and Managers see a channel's log without being in it, not its messages."""
+    return channels.channel_access(reader.conn, organization_id, row["channel_id"],
+                                   reader.caller, role) is True
 
 
 @router.get(ORGANIZATION + "/history", response_model=Page[ActivityEntry])
@@ -176,7 +195,8 @@ def channel_history(organization_id: UUID, channel_id: UUID, reader: Reads,
 @router.get(ORGANIZATION + "/messages/{message_id}/history", **HISTORY)
 def message_history(organization_id: UUID, message_id: UUID, reader: Reads,
                     limit: PageLimit = 50, cursor: PageCursor = None) -> JSONResponse:
-    return _history(reader, organization_id, "message", message_id, cursor, limit)
+    return _history(reader, organization_id, "message", message_id, cursor, limit,
+                    readable=_message_readable)
 
 
 @router.get(ORGANIZATION + "/time-logs/{time_log_id}/history", **HISTORY)
@@ -215,9 +235,8 @@ def communication_log(organization_id: UUID, channel_id: UUID, reader: Reads,
     found = timeline.communication_page(reader.conn, organization_id, role, reader.caller,
                                         channel_id, cursor=cursor, limit=limit)
     # Every channel's log starts with its creation, so an empty first page means unseen.
-    if not found["items"] and _unseen(reader, organization_id, role,
-                                      {"entity_type": "channel", "entity_id": channel_id},
-                                      cursor):
+    if _first_seen(reader, organization_id, role,
+                   {"entity_type": "channel", "entity_id": channel_id}, found, cursor) is None:
         raise not_found("channel", channel_id)
     return reader.answer(found)
 

@@ -448,6 +448,73 @@ def test_a_deleted_organization_leaves_my_activity(client: TestClient) -> None:
     assert any(r["organization_id"] == kept for r in mine)
 
 
+def test_my_own_time_log_keeps_its_history_after_i_leave_its_project(
+    client: TestClient,
+) -> None:
+    ann, eve = register(client, "Ann"), register(client, "Eve")
+    org = new_organization(client, ann)["id"]
+    o = org_url(org)
+    add_member(client, ann, org, eve, "Contributor")
+    project = add_client_project(client, ann, org, None)["id"]
+    ok(client.post(f"{o}/projects/{project}/members", json={"user_id": eve.id,
+                                                              "role": "Member"},
+                   headers=ann.headers))
+    task = ok(client.post(f"{o}/projects/{project}/tasks", json={"title": "Logged"},
+                          headers=eve.headers))["id"]
+    logged = ok(client.post(f"{o}/time-logs", json={"task_id": task, "work_date":
+                                                    "2026-05-04", "hours": 2},
+                            headers=eve.headers))
+    removed = ok(client.delete(f"{o}/projects/{project}/members/{eve.id}",
+                               headers=ann.headers))
+    # The time log is still hers to read, and so is its history, as one record.
+    assert read(client, eve, f"{o}/time-logs/{logged['id']}", removed["position"]
+                ).status_code == 200
+    history = page(client, eve, f"{o}/time-logs/{logged['id']}/history")
+    assert [r["action"] for r in history] == ["time_log.logged"]
+    assert [r["entity_id"] for r in page(client, eve, f"{o}/activity",
+                                         entity_type="time_log")] == [logged["id"]]
+    assert [r["entity_id"] for r in walk(client, eve, "/v1/me/activity")
+            if r["entity_type"] == "time_log"] == [logged["id"]]
+    # Not the project's other rows.
+    assert is_problem(read(client, eve, f"{o}/tasks/{task}/history"), 404)
+
+
+def test_a_message_history_is_read_by_those_who_read_the_message(
+    client: TestClient,
+) -> None:
+    """Organizers and Managers oversee a project channel they are not in (its log and
+    its activity rows, bodies withheld), but read its messages, and so a message's
+    history, only as members."""
+    ann, mia, bob = register(client, "Ann"), register(client, "Mia"), register(client, "Bob")
+    org = new_organization(client, ann)["id"]
+    o = org_url(org)
+    add_member(client, ann, org, mia, "Manager")
+    add_member(client, ann, org, bob, "Contributor")
+    project = add_client_project(client, ann, org, None)["id"]
+    ok(client.post(f"{o}/projects/{project}/members", json={"user_id": bob.id,
+                                                              "role": "Member"},
+                   headers=ann.headers))
+    channel = new_channel(client, bob, org, kind="project", name="crew",
+                          project_id=project)["id"]
+    message = post_message(client, bob, org, channel, "crew only")
+    for outsider in (ann, mia):  # not members of the channel
+        assert is_problem(read(client, outsider, f"{o}/messages/{message['id']}",
+                               message["position"]), 404)
+        assert is_problem(read(client, outsider, f"{o}/messages/{message['id']}/history"),
+                          404)
+        assert [r["entity_id"] for r in page(client, outsider, f"{o}/activity",
+                                             entity_type="message")] == [message["id"]]
+    assert [r["action"] for r in page(client, bob, f"{o}/messages/{message['id']}/history")
+            ] == ["message.posted"]
+
+
+def test_my_registration_is_in_my_activity(client: TestClient) -> None:
+    ann = register(client, "Ann")
+    mine = walk(client, ann, "/v1/me/activity")
+    registered = [r for r in mine if r["action"] == "user.registered"]
+    assert [(r["entity_id"], r["actor_id"]) for r in registered] == [(ann.id, ann.id)]
+
+
 def every_url(w: World) -> list[str]:
     o = w.o
     return [f"{o}/activity", f"{o}/history", f"{o}/activity/export",
@@ -466,7 +533,8 @@ def test_an_outsider_gets_404_on_everything(client: TestClient, world: World) ->
         assert world.org in r.json()["detail"]  # the organization is what is not found
     # ... and her own activity holds nothing of the organization.
     mine = walk(client, world.olga, "/v1/me/activity", world.position)
-    assert mine and all(r["organization_id"] == world.other_org for r in mine)
+    assert mine and all(r["organization_id"] == world.other_org
+                        or r["entity_type"] == "user" for r in mine)
 
 
 def test_anonymous_callers_get_401(client: TestClient, world: World) -> None:
@@ -822,8 +890,9 @@ def test_my_activity_is_my_own_across_organizations(client: TestClient) -> None:
     assert positions == sorted(positions, reverse=True) and len(set(positions)) == len(mine)
     # Ann's activity is hers.
     assert all(r["actor_id"] == ann.id for r in walk(client, ann, "/v1/me/activity"))
-    # Someone new has done nothing.
-    assert page(client, register(client, "New"), "/v1/me/activity") == []
+    # Someone new has done nothing but register.
+    assert [r["action"] for r in page(client, register(client, "New"), "/v1/me/activity")
+            ] == ["user.registered"]
 
 
 # --- export ------------------------------------------------------------------------------------

@@ -51,8 +51,12 @@ def register_user(
     user_id = uuid4()
     ctx = command.ctx
 
+    # Someone signing up is the actor of their own registration (so it is in their own
+    # activity); an account made by a signed-in person keeps that person as its actor.
+    meta = ctx.meta if ctx.actor_id is not None else {**ctx.meta, "actor_id": str(user_id)}
+
     def decide(uow: UnitOfWork) -> User:
-        user = uow.add(User.register(user_id, email, name, phone, password_hash, ctx.meta))
+        user = uow.add(User.register(user_id, email, name, phone, password_hash, meta))
         claim = uow.find(UniqueClaim, email_claim_id(email))
         if claim is None:
             uow.add(UniqueClaim(id=email_claim_id(email), scope="email", key=email,

@@ -23,8 +23,10 @@ from domain.base import InvalidValue, is_valid_text, valid_text
 
 __all__ = [
     "FLOAT_BOUND",
+    "FLOAT_LIMIT",
     "INT64_MAX",
     "INT64_MIN",
+    "JSON_NUMBER_LIMIT",
     "MAX_JSON_DEPTH",
     "MAX_MONEY",
     "MONEY_PLACES",
@@ -39,8 +41,15 @@ __all__ = [
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
-# Floats lie strictly between -FLOAT_BOUND and FLOAT_BOUND (see strict_json).
+# JSON numbers (settings) lie within +-JSON_NUMBER_LIMIT, the largest double below 2**63,
+# integers and fractions alike. A bound that is itself a double means the same to every
+# reader: JSON Schema validators compare numbers as doubles, and there the integer
+# -(2**63 - 1) is -2**63, a double the rule refuses (the long schemathesis run sent it).
+JSON_NUMBER_LIMIT = 2**63 - 1024
+# Floats lie strictly between -FLOAT_BOUND and FLOAT_BOUND (see strict_json): at most
+# FLOAT_LIMIT, the largest double below 2**63, from zero.
 FLOAT_BOUND = 2.0**63
+FLOAT_LIMIT = math.nextafter(FLOAT_BOUND, 0.0)
 # The settings object itself is level 1; each nested object or array adds one.
 MAX_JSON_DEPTH = 32
 # The event store tags the values it encodes itself as {"_type_": ..., "_data_": ...}: a
@@ -57,9 +66,11 @@ def strict_json(value: Any, field_name: str, *, max_depth: int = MAX_JSON_DEPTH)
     """Check that ``value`` is strict JSON every consumer can hold, and return it.
 
     Objects (str keys), arrays (lists), text, booleans, null and numbers. Text (keys
-    included) follows the text rule. Integers lie within the signed 64-bit range; floats
-    are finite and lie strictly between -2**63 and 2**63: PostgreSQL's jsonb keeps numbers
-    as numeric and gives a float such as 1e19 back as the integer 10000000000000000000,
+    included) follows the text rule. Numbers lie within +-``JSON_NUMBER_LIMIT`` (the
+    largest double below 2**63; 64-bit integers, but not the top 1023 of either end);
+    floats are finite and, likewise, strictly between -2**63 and 2**63:
+    PostgreSQL's jsonb keeps numbers as numeric and gives a float such as 1e19 back as the
+    integer 10000000000000000000,
     which JSON encoders limited to 64-bit integers (orjson, most typed languages) cannot
     handle. No object uses a reserved key, and
     nesting is at most ``max_depth`` levels. The size bound is the caller's
@@ -75,8 +86,8 @@ def _check_json(value: Any, field_name: str, path: str, depth: int, max_depth: i
     if isinstance(value, str):
         _text_at(value, field_name, path)
     elif isinstance(value, int):
-        if not INT64_MIN <= value <= INT64_MAX:
-            raise InvalidValue(f"{path}: integers must lie within the signed 64-bit range",
+        if not -JSON_NUMBER_LIMIT <= value <= JSON_NUMBER_LIMIT:
+            raise InvalidValue(f"{path}: numbers must lie within +-{JSON_NUMBER_LIMIT}",
                                field=field_name)
     elif isinstance(value, float):
         if not math.isfinite(value):

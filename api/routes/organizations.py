@@ -29,7 +29,12 @@ from api.routes.auth import Email
 from api.values import NO_NUL, ExactJSONRoute, JsonObject, Uuid, text
 from domain.organization import MAX_NAME, MAX_SETTINGS_BYTES, MAX_SLUG, MIN_SLUG, SLUG
 from domain.roles import Role
-from domain.values import FLOAT_BOUND, INT64_MAX, INT64_MIN, MAX_JSON_DEPTH, RESERVED_JSON_KEYS
+from domain.values import (
+    FLOAT_LIMIT,
+    JSON_NUMBER_LIMIT,
+    MAX_JSON_DEPTH,
+    RESERVED_JSON_KEYS,
+)
 from projections import organizations as read_model
 from vistone.commands import organizations as commands
 
@@ -43,9 +48,9 @@ ReadsMembers = Annotated[Reader, reading("organizations", "users")]
 RoleField = Annotated[Role, Field(strict=False)]
 
 # Strict JSON as the domain takes it (domain/values.py), for the schema: text without NUL,
-# numbers within the signed 64-bit range (its top as "below 2**63": a double holds that
-# bound exactly, not 2**63 - 1), no reserved key. (Depth and size are stated in
-# the description: JSON Schema cannot bound them.)
+# numbers within +-JSON_NUMBER_LIMIT (a double, so that validators comparing numbers as
+# doubles agree with the domain), no reserved key. (Depth and
+# size are stated in the description: JSON Schema cannot bound them.)
 _JsonKey = Annotated[str, WithJsonSchema({"type": "string", "not": {"anyOf": [
     {"enum": sorted(RESERVED_JSON_KEYS)}, {"pattern": "\\x00"}]}})]
 if TYPE_CHECKING:  # mypy sees plain text, and resolves no recursive alias
@@ -54,8 +59,8 @@ if TYPE_CHECKING:  # mypy sees plain text, and resolves no recursive alias
 else:
     Name = text(MAX_NAME)
     JsonValue = TypeAliasType("JsonValue", (
-        None | bool | Annotated[int, Field(ge=INT64_MIN, lt=INT64_MAX + 1)]
-        | Annotated[float, Field(gt=-FLOAT_BOUND, lt=FLOAT_BOUND)]
+        None | bool | Annotated[int, Field(ge=-JSON_NUMBER_LIMIT, le=JSON_NUMBER_LIMIT)]
+        | Annotated[float, Field(ge=-FLOAT_LIMIT, le=FLOAT_LIMIT)]  # (the same, as a double)
         | Annotated[str, Field(pattern=NO_NUL)] | list["JsonValue"]
         | dict[_JsonKey, "JsonValue"]))
 _SETTINGS_SCHEMA = TypeAdapter(dict[_JsonKey, JsonValue]).core_schema

@@ -44,7 +44,7 @@ from domain.proposal import ProposalStatus
 from domain.roles import Permission, Role
 from domain.task import MAX_CHECKLIST_TEXT, MAX_DESCRIPTION, MAX_TITLE, TaskPriority, TaskStatus
 from domain.user import SPACE
-from domain.values import INT64_MAX, INT64_MIN, MAX_JSON_DEPTH, MAX_MONEY
+from domain.values import INT64_MAX, JSON_NUMBER_LIMIT, MAX_JSON_DEPTH, MAX_MONEY
 from projections.registry import all_read_models
 from projections.runner import catch_up
 from vistone.ai.embedders import configured_embedder
@@ -93,9 +93,10 @@ json_text = st.text(char, max_size=12)
 json_keys = json_text.filter(lambda k: k not in ("_type_", "_data_"))
 scalars = st.one_of(
     st.none(), st.booleans(), json_text,
-    st.sampled_from([INT64_MIN, INT64_MAX, 0, -1, 1.7e308 / 1e290, -0.0, 5e-324, -5e-324,
-                     9.2233720368547748e18, -9.2233720368547748e18, 2.2250738585072014e-308]),
-    st.integers(min_value=INT64_MIN, max_value=INT64_MAX),
+    st.sampled_from([-JSON_NUMBER_LIMIT, JSON_NUMBER_LIMIT, 0, -1, 1.7e308 / 1e290, -0.0,
+                     5e-324, -5e-324, 9.2233720368547748e18, -9.2233720368547748e18,
+                     2.2250738585072014e-308]),
+    st.integers(min_value=-JSON_NUMBER_LIMIT, max_value=JSON_NUMBER_LIMIT),
     st.floats(allow_nan=False, allow_infinity=False, min_value=-9.2233720368547748e18,
               max_value=9.2233720368547748e18),
 )
@@ -117,7 +118,7 @@ def nested(depth: int, leaf: Any) -> Any:
 def settings_documents(draw: st.DrawFn) -> dict[str, Any]:
     document = draw(st.dictionaries(json_keys, json_values, max_size=4))
     document.update({
-        "max": INT64_MAX, "min": INT64_MIN, "neg_zero": -0.0, "tiny": 5e-324,
+        "max": JSON_NUMBER_LIMIT, "min": -JSON_NUMBER_LIMIT, "neg_zero": -0.0, "tiny": 5e-324,
         "big": 9.2233720368547748e18, "small": -9.2233720368547748e18,
         draw(json_keys.filter(lambda k: k not in ("max", "min"))): draw(json_text),
         # The settings object is level 1: MAX_JSON_DEPTH - 1 more levels reach the bound.
@@ -320,7 +321,7 @@ def assert_served(runtime: Runtime, w: World, v: Values) -> None:
         organization = client.get(o, headers=headers).json()
         assert organization["name"] == v.names[3].strip()
         served = organization["settings"]
-        assert served["max"] == INT64_MAX and served["min"] == INT64_MIN
+        assert served["max"] == JSON_NUMBER_LIMIT and served["min"] == -JSON_NUMBER_LIMIT
         assert float(served["big"]) == 9.2233720368547748e18 and served["tiny"] == 5e-324
         project = client.get(p, headers=headers).json()
         assert project["name"] == v.project_rename.strip()

@@ -35,6 +35,7 @@ from domain.values import (
     FLOAT_BOUND,
     INT64_MAX,
     INT64_MIN,
+    JSON_NUMBER_LIMIT,
     MAX_JSON_DEPTH,
     MAX_MONEY,
     decimal_amount,
@@ -113,8 +114,8 @@ def test_phone_and_slug_patterns_match_the_whole_value() -> None:
 
 scalars = st.one_of(
     st.none(), st.booleans(), good_text,
-    st.integers(min_value=INT64_MIN, max_value=INT64_MAX),
-    st.sampled_from([INT64_MIN, INT64_MAX, 0, -1]),
+    st.integers(min_value=-JSON_NUMBER_LIMIT, max_value=JSON_NUMBER_LIMIT),
+    st.sampled_from([-JSON_NUMBER_LIMIT, JSON_NUMBER_LIMIT, 0, -1]),
     st.floats(allow_nan=False, allow_infinity=False).filter(lambda f: abs(f) < FLOAT_BOUND),
     st.sampled_from([-0.0, 5e-324, -5e-324, 9.2233720368547748e18, -9.2233720368547748e18,
                      2.2250738585072014e-308]),
@@ -165,11 +166,12 @@ def _poison_into(document: dict[str, Any], poison: Any, path: list[str]) -> dict
 
 poisons = st.one_of(
     st.sampled_from([math.nan, math.inf, -math.inf, 1e19, -1e300, FLOAT_BOUND, -FLOAT_BOUND,
-                     INT64_MAX + 1, INT64_MIN - 1, 10**40, Decimal("1"), uuid4(),
+                     INT64_MAX, INT64_MAX + 1, INT64_MIN, INT64_MIN - 1,
+                     JSON_NUMBER_LIMIT + 1, -JSON_NUMBER_LIMIT - 1, 10**40, Decimal("1"), uuid4(),
                      date(2024, 1, 1), (1, 2), {1, 2}, b"bytes",
                      {"_type_": "decimal_str", "_data_": "1"}, {"_type_": "x"}, {"_data_": 1},
                      {1: "int key"}, {None: 1}]),
-    st.integers().filter(lambda i: not INT64_MIN <= i <= INT64_MAX),
+    st.integers().filter(lambda i: abs(i) > JSON_NUMBER_LIMIT),
     st.floats().filter(lambda f: not (math.isfinite(f) and abs(f) < FLOAT_BOUND)),
     bad_text,
     bad_text.map(lambda k: {k: 1}),

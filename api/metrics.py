@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from projections.search_index import queue_figures
 from projections.status import read_model_status
+from vistone.departures import position as departures_position
 from vistone.runtime import Runtime
 from workers.embedding import health
 from workers.pipeline import kafka_figures
@@ -102,6 +103,13 @@ class ReadModelCollector(Collector):
             families["stopped"].add_metric(values, 1 if row.stopped else 0)
         yield head
         yield from families.values()
+        # Departures (vistone/departures.py): a consumer of the log beside the read models.
+        departures = GaugeMetricFamily(
+            "vistone_departures_lag_events",
+            "Events between the log's head and the departures completed through")
+        departures.add_metric([], max(0, (rows[0].head if rows else 0)
+                                      - departures_position(self.runtime.pool)))
+        yield departures
 
 
 class EmbeddingCollector(Collector):

@@ -163,3 +163,14 @@ def _with_members(conn: Connection[Any], channels: list[dict[str, Any]], caller:
     for channel in channels:
         channel["members"] = by_id[channel["id"]]
         channel["is_member"] = any(m["user_id"] == caller for m in channel["members"])
+
+
+def channels_with_member(conn: Connection[Any], organization_id: Any,
+                         user_id: Any) -> list[Any]:
+    """The organization's channels the user is a member of, direct ones aside (two
+    people's, fixed)."""
+    return [row[0] for row in conn.execute(
+        f"SELECT c.id FROM {CHANNEL_MEMBERS.view} m JOIN {CHANNELS.view} c "
+        "ON c.id = m.channel_id WHERE m.user_id = %s AND c.organization_id = %s "
+        "AND c.kind <> %s ORDER BY c.id",
+        (user_id, organization_id, ChannelKind.DIRECT.value))]

@@ -292,3 +292,12 @@ def members_page(conn: Connection[Any], project_id: Any, cursor: str | None,
         "coalesce(u.name, '') AS sort_name FROM project.project_members m "
         "LEFT JOIN auth.users u ON u.id = m.user_id WHERE m.project_id = %s",
         (project_id,), MEMBERS_BY_NAME, cursor, limit, sort_only=("sort_name",))
+
+
+def projects_with_member(conn: Connection[Any], organization_id: Any,
+                         user_id: Any) -> list[Any]:
+    """The live (not archived) projects of the organization the user is a member of."""
+    return [row[0] for row in conn.execute(
+        f"SELECT p.id FROM {PROJECT_MEMBERS.view} m JOIN {PROJECTS.view} p "
+        "ON p.id = m.project_id WHERE m.user_id = %s AND p.organization_id = %s "
+        "AND NOT p.archived ORDER BY p.id", (user_id, organization_id))]

@@ -240,3 +240,10 @@ def dependencies_page(conn: Connection[Any], task_id: Any, *, dependents: bool,
         f"FROM project.task_dependencies d JOIN {TASKS.view} t ON t.id = d.{other} "
         f"WHERE d.{this} = %s",
         (task_id,), BY_RECORDING, cursor, limit, sort_only=("since",))
+
+
+def tasks_assigned_to(conn: Connection[Any], organization_id: Any, user_id: Any) -> list[Any]:
+    """The organization's tasks assigned to the user (done or not)."""
+    return [row[0] for row in conn.execute(
+        f"SELECT id FROM {TASKS.view} WHERE organization_id = %s AND assignee_id = %s "
+        "ORDER BY id", (organization_id, user_id))]

@@ -214,6 +214,7 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     runner.start()
+    runtime.start_departures()  # beside the read models it asks, as in the server
     # Beside the projections, as in the server, unless `vistone embed` runs it elsewhere.
     embedding = runtime.start_embedding() if settings.run_embedding_in_server else None
     # The relay and an analytics consumer too (the server's layout with --workers).
@@ -319,12 +320,15 @@ def _run_kafka_loop(settings: Settings, what: str,
 
 def _status(settings: Settings, _: argparse.Namespace) -> int:
     from projections.status import read_model_status
+    from vistone.departures import position as departures_position
 
     runtime = Runtime.open(settings, prepare=False)  # only reads: never DDL, never locks
     try:
         rows = read_model_status(runtime.app, runtime.pool, runtime.read_models)
         embedding = _embedding_status(runtime)
         kafka = _kafka_status(runtime)
+        completed = departures_position(runtime.pool)
+        head = runtime.app.recorder.max_notification_id() or 0
     finally:
         runtime.close()
     print(f"{'read model':<14} {'state':<9} {'gen':>4} {'position':>9} {'log head':>9} "
@@ -342,6 +346,8 @@ def _status(settings: Settings, _: argparse.Namespace) -> int:
               f"{s.head:>9} {s.lag:>7} {s.lag_seconds:>7.1f}  {note}")
     if embedding:
         print(embedding)
+    print(f"\ndepartures (people leaving an organization leave its work): completed up to "
+          f"position {completed} of {head} (lag {head - completed} events)")
     if kafka:
         print(kafka)
     return 1 if any(s.stopped for s in rows) else 0

@@ -27,6 +27,7 @@ from vistone.ai.embedders import Embedder, configured_embedder
 from vistone.app import Vistone
 from vistone.config import Settings
 from vistone.database import Database, open_database
+from vistone.departures import Departures
 from workers.embedding import EmbeddingWorker
 from workers.embedding import prepare as prepare_embedding
 from workers.pipeline import KafkaPipeline
@@ -44,6 +45,7 @@ class Runtime:
     runner: ProjectionRunner | None = None
     embedding: EmbeddingWorker | None = None
     kafka: KafkaPipeline | None = None
+    departures: Departures | None = None
     _query_embedder: Embedder | None = field(default=None, repr=False)
     _chat: Chat | None = field(default=None, repr=False)
 
@@ -96,6 +98,7 @@ class Runtime:
             self.runner.start()
             if self.settings.run_embedding_in_server:
                 self.start_embedding()
+            self.start_departures()
         return self.runner
 
     def search_index(self) -> SearchIndexReadModel | None:
@@ -149,6 +152,12 @@ class Runtime:
             self.embedding.start()
         return self.embedding
 
+    def start_departures(self) -> Departures:
+        """Completing departures in this process (beside the read models it asks)."""
+        if self.departures is None:
+            self.departures = Departures(self.app, self.pool).start()
+        return self.departures
+
     def start_kafka(self) -> KafkaPipeline:
         """The relay and an analytics consumer in this process (with the embedded broker
         unless KAFKA_BOOTSTRAP_SERVERS names a cluster)."""
@@ -158,6 +167,9 @@ class Runtime:
         return self.kafka
 
     def close(self) -> None:
+        if self.departures is not None:
+            self.departures.stop()
+            self.departures = None
         if self.kafka is not None:
             self.kafka.stop()
             self.kafka = None

@@ -98,14 +98,6 @@ class Organization(Aggregate):
         role = self.members.get(str(user_id))
         return Role(role) if role is not None else None
 
-    def holds_work(self, user_id: UUID) -> bool:
-        """Whether the person may hold the organization's work: project memberships,
-        channel memberships, tasks assigned. Only its internal members do (a Client sees
-        its client's projects through the portal, not as a project member); someone
-        removed, or made a Client, leaves them (vistone/departures.py)."""
-        role = self.role_of(user_id)
-        return role is not None and role is not Role.CLIENT
-
     def _organizers(self) -> set[str]:
         return {uid for uid, role in self.members.items() if role == Role.ORGANIZER.value}
 

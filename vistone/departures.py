@@ -1,27 +1,26 @@
 """Departures: someone who leaves an organization leaves its work too.
 
-Removed from an organization, or made a Client (who sees their client's projects through
-the portal, not as a project member), a person keeps no project membership, no channel
-membership (direct channels aside: two people's, fixed) and no task assigned to them
-there. The command that removes them appends one event to the Organization; the rest is
-spread over many aggregates, each its own consistency boundary, which no single
-transaction should lock. So this consumer of the log (a process manager) completes the
-departure:
+Removed from an organization, a person keeps no project membership, no channel membership
+(direct channels aside: two people's, fixed) and no task assigned to them there; made a
+Client, they keep only a Viewer's place in projects and no task
+(``vistone/commands/departures.py`` says exactly what is taken away). The command that
+removes them appends one event to the Organization; the rest is spread over many
+aggregates, each its own consistency boundary, which no single transaction should lock.
+So this consumer of the log (a process manager) completes the departure:
 
 - On ``Organization.MemberRemoved``, and ``Organization.RoleChanged`` to Client, it waits
   until the projects, channels and tasks read models have applied that event's position,
-  asks them where the person is, and takes them out of each
-  (``vistone/commands/departures.py``).
-- A join that commits after the removal (a project member added, a channel joined, a
+  asks them where the person is, and takes them out of each.
+- A join that commits after the departure (a project member added, a channel joined, a
   task assigned by someone who decided just before it) is checked against the
-  organization as it was at that point of the log, and undone if the person could not
-  hold work there any more. (A join before the departure is left to the departure's
-  sweep, which then finds it in the read models.)
+  organization as it was at that point of the log, and undone (as far as the person's
+  role now allows) if they had already left or become a Client. A join before the
+  departure is left to the departure's sweep, which finds it in the read models.
 
-Delivery: at least once. The position is stored after the effects; every effect changes
-nothing unless the person may not hold the work *now*, so a repeat (after a crash, or two
-processes running it) changes nothing. The follow-up events carry the cause's actor and
-correlation id, with the cause's log position as their causation id.
+Delivery: at least once. The position is stored after the effects; every effect looks at
+the person's role *now* first, so a repeat (after a crash, or two processes running it)
+changes nothing. The follow-up events carry the cause's actor and correlation id, with
+the cause's log position as their causation id.
 """
 
 from __future__ import annotations
@@ -141,7 +140,7 @@ class Departures(Loop):
         # Only a join made after the departure is this join's to undo: one made before it
         # is the departure's (its sweep, with the departure's actor and correlation).
         organization = self._organization_before(UUID(organization_id), notification.id)
-        if organization is not None and not organization.holds_work(person):
+        if organization is not None and organization.role_of(person) in (None, Role.CLIENT):
             undo(command, UUID(organization_id), event.originator_id, person)
 
     def _organization_before(self, organization_id: UUID, position: int

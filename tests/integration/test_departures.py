@@ -111,12 +111,20 @@ def test_someone_removed_leaves_the_organizations_work(fresh_runtime: Runtime) -
     assert {(r[1], r[2]) for r in rows} == {(t.ann, f"log:{removed.position}")}
 
 
-def test_someone_made_a_client_leaves_the_organizations_work(fresh_runtime: Runtime) -> None:
+def test_someone_made_a_client_only_views_and_has_no_tasks(fresh_runtime: Runtime) -> None:
     runtime = fresh_runtime
     t = a_team(runtime)
-    organizations.change_member_role(as_actor(runtime, t.ann), t.org, t.bob, role=Role.CLIENT)
+    a = as_actor(runtime, t.ann)
+    organizations.change_member_role(a, t.org, t.bob, role=Role.CLIENT)
+    # A Client may be made a project Viewer: that stays.
+    other = projects.create_project(a, t.org, name="Viewed").id
+    projects.add_project_member(a, t.org, other, user_id=t.bob, role=ProjectRole.VIEWER)
     complete(runtime)
-    assert_gone(runtime, t)
+    assert get(runtime, t.project).role_of(t.bob) is ProjectRole.VIEWER
+    assert get(runtime, other).role_of(t.bob) is ProjectRole.VIEWER
+    assert get(runtime, t.archived).role_of(t.bob) is ProjectRole.MEMBER  # read-only
+    assert get(runtime, t.task).assignee_id is None
+    assert get(runtime, t.team_channel).is_member(t.bob)  # as any Client's may be
 
 
 def test_another_role_change_leaves_the_work_alone(fresh_runtime: Runtime) -> None:

@@ -402,17 +402,22 @@ def test_a_contributor_outside_a_project_sees_none_of_its_rows(
     assert page(client, w.cid, f"{w.o}/activity", project_id=w.project) == []
 
 
+def shared_project(client: TestClient) -> tuple[Named, Named, str, str]:
+    """Ann's organization and project, with Eve a Contributor and a member of it."""
+    ann, eve = register(client, "Ann"), register(client, "Eve")
+    org = new_organization(client, ann)["id"]
+    add_member(client, ann, org, eve, "Contributor")
+    project = add_client_project(client, ann, org, None)["id"]
+    ok(client.post(f"{org_url(org)}/projects/{project}/members",
+                   json={"user_id": eve.id, "role": "Member"}, headers=ann.headers))
+    return ann, eve, org, project
+
+
 def test_a_removed_project_member_stops_seeing_the_projects_history(
     client: TestClient,
 ) -> None:
-    ann, eve = register(client, "Ann"), register(client, "Eve")
-    org = new_organization(client, ann)["id"]
+    ann, eve, org, project = shared_project(client)
     o = org_url(org)
-    add_member(client, ann, org, eve, "Contributor")
-    project = add_client_project(client, ann, org, None)["id"]
-    ok(client.post(f"{o}/projects/{project}/members", json={"user_id": eve.id,
-                                                              "role": "Member"},
-                   headers=ann.headers))
     task = ok(client.post(f"{o}/projects/{project}/tasks", json={"title": "Shared"},
                           headers=eve.headers))
     url = f"{o}/tasks/{task['id']}/history"
@@ -451,14 +456,8 @@ def test_a_deleted_organization_leaves_my_activity(client: TestClient) -> None:
 def test_my_own_time_log_keeps_its_history_after_i_leave_its_project(
     client: TestClient,
 ) -> None:
-    ann, eve = register(client, "Ann"), register(client, "Eve")
-    org = new_organization(client, ann)["id"]
+    ann, eve, org, project = shared_project(client)
     o = org_url(org)
-    add_member(client, ann, org, eve, "Contributor")
-    project = add_client_project(client, ann, org, None)["id"]
-    ok(client.post(f"{o}/projects/{project}/members", json={"user_id": eve.id,
-                                                              "role": "Member"},
-                   headers=ann.headers))
     task = ok(client.post(f"{o}/projects/{project}/tasks", json={"title": "Logged"},
                           headers=eve.headers))["id"]
     logged = ok(client.post(f"{o}/time-logs", json={"task_id": task, "work_date":

@@ -45,8 +45,8 @@ def main(argv: list[str] | None = None) -> int:
                        help="do not load the demo organization into an empty database")
 
     worker = commands.add_parser(
-        "worker", help="run projections (and, unless VISTONE_EMBEDDING=external, the "
-        "embedding worker) in their own process")
+        "worker", help="run projections and departures (and, unless "
+        "VISTONE_EMBEDDING=external, the embedding worker) in their own process")
     worker.add_argument("--only", nargs="*", metavar="NAME",
                         help="run only these read models (default: all)")
 
@@ -220,7 +220,7 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
     # The relay and an analytics consumer too (the server's layout with --workers).
     if settings.run_kafka_in_server:
         runtime.start_kafka()
-    print(f"projection worker running: {', '.join(m.name for m in read_models)}"
+    print(f"projection worker running: {', '.join(m.name for m in read_models)}, departures"
           f"{' and the embedding worker' if embedding else ''}", flush=True)
     stop.wait()
     runner.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -149,3 +150,16 @@ def race(attempts: list[Callable[[], Any]]) -> list[object]:
     for thread in threads:
         thread.join(timeout=60)
     return outcomes
+
+
+def log_head(runtime: Any) -> int:
+    """The log's head once the session's background writers are done with it. Departures
+    (vistone/departures.py) append follow-up events a moment after a removal, which a
+    test counting "nothing appended" must not take for its own request's."""
+    deadline = time.monotonic() + 10
+    while True:
+        head = runtime.app.recorder.max_notification_id() or 0
+        departures = runtime.departures
+        if departures is None or departures.position() >= head or time.monotonic() > deadline:
+            return int(head)
+        time.sleep(0.02)

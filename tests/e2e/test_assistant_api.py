@@ -19,6 +19,7 @@ from tests.helpers import (
     add_member,
     add_portal_user,
     fresh,
+    log_head,
     new_organization,
     new_person,
     race,
@@ -59,7 +60,7 @@ def turns(client: TestClient, org: str, who: Person, conversation: str,
 
 
 def head(runtime: Runtime) -> int | None:
-    return runtime.app.recorder.max_notification_id()
+    return log_head(runtime)
 
 
 def send_raw(client: TestClient, url: str, body: str, who: Person) -> Response:

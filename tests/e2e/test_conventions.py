@@ -7,7 +7,7 @@ from uuid import UUID
 
 from fastapi.testclient import TestClient
 
-from tests.helpers import new_organization, new_person
+from tests.helpers import log_head, new_organization, new_person
 from vistone.runtime import Runtime
 
 
@@ -81,7 +81,7 @@ def test_bad_path_ids_and_headers_are_4xx(client: TestClient) -> None:
 def test_a_retried_registration_appends_once(client: TestClient, runtime: Runtime) -> None:
     body = {"email": f"retry-{UUID(int=0).hex[:4]}-{id(client)}@x.test", "name": "R",
             "password": "password-123"}
-    head_before = runtime.app.recorder.max_notification_id() or 0
+    head_before = log_head(runtime)
     first = client.post("/v1/auth/register", json=body, headers={"Idempotency-Key": "k-1"})
     second = client.post("/v1/auth/register", json=body, headers={"Idempotency-Key": "k-1"})
     assert first.status_code == second.status_code == 201
@@ -95,10 +95,10 @@ def test_if_match_on_a_command_that_creates_is_412(client: TestClient, runtime: 
     """A record not created yet has no version for If-Match to match (RFC 9110)."""
     ann = new_person(client, "Ann")
     org = new_organization(client, ann)["id"]
-    head = runtime.app.recorder.max_notification_id()
+    head = log_head(runtime)
     for url, body in ((f"/v1/organizations/{org}/projects", {"name": "Conditional"}),
                       ("/v1/organizations", {"name": "Cond", "slug": f"c-{ann.id[:8]}"})):
         r = client.post(url, json=body, headers={**ann.headers, "If-Match": '"1"'})
         assert r.status_code == 412, r.text
         assert r.json()["type"].endswith("/precondition-failed")
-    assert runtime.app.recorder.max_notification_id() == head
+    assert log_head(runtime) == head

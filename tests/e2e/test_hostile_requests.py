@@ -11,7 +11,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from tests.e2e.test_tasks_api import create_task, new_project, new_team
-from tests.helpers import add_member, fresh, new_organization, new_person
+from tests.helpers import add_member, fresh, log_head, new_organization, new_person
 from vistone.runtime import Runtime
 
 
@@ -22,12 +22,12 @@ def forged(values: list[Any]) -> str:
 def test_nul_characters_are_refused_before_anything_is_written(
     client: TestClient, runtime: Runtime
 ) -> None:
-    head = runtime.app.recorder.max_notification_id()
+    head = log_head(runtime)
     r = client.post("/v1/auth/register", json={"email": "nul@x.test", "name": "a\u0000b",
                                                 "password": "password-1"})
     assert r.status_code == 422 and r.json()["type"].endswith("nul-character")
     assert r.json()["field"] == "name"  # the 422 names the field
-    assert runtime.app.recorder.max_notification_id() == head
+    assert log_head(runtime) == head
 
     team = new_team(client)
     r = client.post(team.tasks_url, json={"title": "x\u0000"}, headers=team.ann.headers)

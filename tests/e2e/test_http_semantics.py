@@ -17,6 +17,7 @@ from tests.helpers import (
     Person,
     add_member,
     fresh,
+    log_head,
     new_client,
     new_organization,
     new_person,
@@ -103,7 +104,7 @@ def test_every_api_path_answers_405_with_all_its_methods(client: TestClient) -> 
 # --- one PATCH rule ---------------------------------------------------------------
 
 def head(runtime: Runtime) -> int:
-    return runtime.app.recorder.max_notification_id() or 0
+    return log_head(runtime)
 
 
 def refused(client: TestClient, runtime: Runtime, method: str, url: str, body: Any,

@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from httpx import Response
 
 from tests.e2e.test_tasks_api import Team, create_task, new_team
-from tests.helpers import Person, fresh
+from tests.helpers import Person, fresh, log_head
 from vistone.runtime import Runtime
 
 LONE_SURROGATES = ["\\ud800", "\\udfff", "a\\udc00b", "\\udc00\\ud800", "x\\ud83d"]
@@ -73,7 +73,7 @@ def send(client: TestClient, method: str, url: str, body: str,
 
 
 def head(runtime: Runtime) -> int | None:
-    return runtime.app.recorder.max_notification_id()
+    return log_head(runtime)
 
 
 def assert_refused(r: Response, runtime: Runtime, before: int | None,

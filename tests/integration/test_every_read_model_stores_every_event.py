@@ -525,17 +525,18 @@ def strings_in(value: Any) -> Iterator[str]:
             yield from strings_in(v)
 
 
-def personal_values(v: Values, cv: ClientValues) -> set[str]:
+def personal_values(v: Values, cv: ClientValues, *, also: list[str] | None = None) -> set[str]:
     """The values the worlds above put in personal fields only (names also name
     organizations and templates there, which are not personal: only Bob's is his alone;
     the conversation's question and answer are what Ann wrote and read), long enough to
     search for. A value hypothesis also drew for a public field, or a word of the domain,
     is left out: found in a copy of the log, it would be there under its public meaning."""
     personal = [*v.emails, v.names[1], v.phone, *v.content, question_of(v), cv.email,
-                cv.phone, *(x for x in cv.address.values() if x), *cv.comments, cv.response]
+                cv.phone, *(x for x in cv.address.values() if x), *cv.comments, cv.response,
+                *(also or [])]
     public = [*strings_in(asdict(v) | {
         "emails": [], "names": [n for i, n in enumerate(v.names) if i != 1], "phone": "",
-        "content": []}), *strings_in(asdict(cv) | {
+        "content": [], "password": ""}), *strings_in(asdict(cv) | {
             "email": "", "phone": "", "address": {}, "comments": [], "response": ""}),
         *DOMAIN_WORDS]
     return {secret for secret in (p.strip() for p in personal)

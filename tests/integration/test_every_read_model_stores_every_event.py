@@ -515,10 +515,13 @@ SYSTEM_TOKEN = re.compile(r"[0-9a-fA-F:.+\-TZ ]+")
 
 
 def strings_in(value: Any) -> Iterator[str]:
+    """Every text in ``value``, keys included (a settings key becomes a field name in
+    the timeline's changes: ``settings.<key>``)."""
     if isinstance(value, str):
         yield value
     elif isinstance(value, dict):
-        for v in value.values():
+        for k, v in value.items():
+            yield from strings_in(k)
             yield from strings_in(v)
     elif isinstance(value, list):
         for v in value:

@@ -509,6 +509,9 @@ DOMAIN_WORDS = frozenset(member.value for enum in (
     AnswerMode, ContentType, SearchMode, TurnRole, ChannelKind, ChannelRole, ProjectRole,
     ProjectStatus, ProposalStatus, Permission, Role, TaskPriority, TaskStatus)
     for member in enum)
+# A value spelled like a code identifier ("status", "period_start") may be a field name,
+# an action or a type that the copies of the log write themselves: not searched for.
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 # What the system writes itself: ids, times, dates and numbers as text. A phone number
 # may be part of one by chance ("2026-11-2"), but never the whole of it.
 SYSTEM_TOKEN = re.compile(r"[0-9a-fA-F:.+\-TZ ]+")
@@ -532,8 +535,9 @@ def personal_values(v: Values, cv: ClientValues, *, also: list[str] | None = Non
     """The values the worlds above put in personal fields only (names also name
     organizations and templates there, which are not personal: only Bob's is his alone;
     the conversation's question and answer are what Ann wrote and read), long enough to
-    search for. A value hypothesis also drew for a public field, or a word of the domain,
-    is left out: found in a copy of the log, it would be there under its public meaning."""
+    search for. A value hypothesis also drew for a public field, a word of the domain or
+    an identifier is left out: found in a copy of the log, it would be there under its
+    public meaning."""
     personal = [*v.emails, v.names[1], v.phone, *v.content, question_of(v), cv.email,
                 cv.phone, *(x for x in cv.address.values() if x), *cv.comments, cv.response,
                 *(also or [])]
@@ -543,7 +547,8 @@ def personal_values(v: Values, cv: ClientValues, *, also: list[str] | None = Non
             "email": "", "phone": "", "address": {}, "comments": [], "response": ""}),
         *DOMAIN_WORDS]
     return {secret for secret in (p.strip() for p in personal)
-            if len(secret) >= 6 and not any(secret in word for word in public)}
+            if len(secret) >= 6 and not IDENTIFIER.fullmatch(secret)
+            and not any(secret in word for word in public)}
 
 
 def leaks(secrets: set[str], document: Any) -> list[str]:

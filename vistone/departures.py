@@ -30,6 +30,7 @@ from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from eventsourcing.persistence import Notification
 from eventsourcing.utils import get_topic
 from psycopg.sql import SQL, Identifier
@@ -99,7 +100,8 @@ class Departures(Loop):
                          "ON CONFLICT (name) DO NOTHING", (NAME,))
 
     def position(self) -> int:
-        return position(self.pool)
+        with self.pool.connection() as conn:  # (its table exists: made above)
+            return _stored_position(conn)
 
     def run_once(self) -> int:
         """Complete the departures of the next batch of the log; how many events of
@@ -182,10 +184,15 @@ class Departures(Loop):
 
 
 def position(pool: ConnectionPool) -> int:
-    """The log position departures have been completed through (0 before the first)."""
+    """The log position departures have been completed through (0 before the first; for
+    status and metrics, which create nothing)."""
     with pool.connection() as conn:
         if conn.execute("SELECT to_regclass('public.log_processes')").fetchone() == (None,):
             return 0
-        row = conn.execute("SELECT position FROM public.log_processes WHERE name = %s",
-                           (NAME,)).fetchone()
+        return _stored_position(conn)
+
+
+def _stored_position(conn: psycopg.Connection[Any]) -> int:
+    row = conn.execute("SELECT position FROM public.log_processes WHERE name = %s",
+                       (NAME,)).fetchone()
     return int(row[0]) if row else 0
